@@ -1,0 +1,327 @@
+package ai.lorapar.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.lorapar.lora.LoraTensorName;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * AdamW whose updates are gated by per-element masks: the optimizer of LoRA-PAR's two stages.
+ *
+ * <p>Per step, for each parameter p with gradient g and mask M (true = trainable), in PyTorch's
+ * {@code torch.optim.AdamW} order:
+ *
+ * <pre>
+ *   g  ← M ? g : 0                      (frozen gradients are ignored, NaN included)
+ *   g  ← g · min(1, maxNorm / (‖g‖ + 1e-6))   (global norm over all active elements)
+ *   p  ← p · (M ? 1 − lr·λ : 1)          (decoupled weight decay, active elements only)
+ *   m  ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
+ *   p  ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
+ * </pre>
+ *
+ * <p>A frozen element is multiplied by exactly 1 and has exactly 0 subtracted, so it stays
+ * bit-identical through a whole stage, weight decay included, and its moments stay exactly 0. This
+ * is the fix for the reference implementation, whose gradient hook let weight decay move "frozen"
+ * elements.
+ *
+ * <p>Parameters and optimizer state are fp32 (gradients of other float types are widened). Updates
+ * are in place on the parameters' device. Run {@link #step} outside a gradient collector.
+ */
+public final class MaskedAdamW implements AutoCloseable {
+    private final NDManager manager;
+    private final Map<String, NDArray> params;
+    private final Map<String, NDArray> masks;
+    private final Map<String, NDArray> activeOnes;
+    private final Map<String, NDArray> frozenOnes;
+    private final Map<String, NDArray> firstMoment = new LinkedHashMap<>();
+    private final Map<String, NDArray> secondMoment = new LinkedHashMap<>();
+    private final double learningRate;
+    private final double beta1;
+    private final double beta2;
+    private final double epsilon;
+    private final double weightDecay;
+    private final double maxGradNorm;
+    private final LearningRateSchedule schedule;
+    private final long totalSteps;
+    private long step;
+
+    private MaskedAdamW(Builder b, Map<String, NDArray> params, Map<String, NDArray> masks) {
+        this.learningRate = b.learningRate;
+        this.beta1 = b.beta1;
+        this.beta2 = b.beta2;
+        this.epsilon = b.epsilon;
+        this.weightDecay = b.weightDecay;
+        this.maxGradNorm = b.maxGradNorm;
+        this.schedule = b.schedule;
+        this.totalSteps = b.totalSteps;
+        if (params.isEmpty()) {
+            throw new IllegalArgumentException("no parameters to optimise");
+        }
+        Map<String, NDArray> sortedParams = new TreeMap<>(LoraTensorName.NATURAL_ORDER);
+        sortedParams.putAll(params);
+        this.params = Collections.unmodifiableMap(new LinkedHashMap<>(sortedParams));
+        NDArray first = sortedParams.values().iterator().next();
+        this.manager = first.getManager().newSubManager(first.getDevice());
+        try {
+            Map<String, NDArray> m = new LinkedHashMap<>();
+            Map<String, NDArray> on = new LinkedHashMap<>();
+            Map<String, NDArray> off = new LinkedHashMap<>();
+            for (Map.Entry<String, NDArray> e : this.params.entrySet()) {
+                String name = e.getKey();
+                NDArray p = e.getValue();
+                if (p.getDataType() != DataType.FLOAT32) {
+                    throw new IllegalArgumentException("parameter '" + name + "' is " + p.getDataType()
+                            + "; LoRA parameters and optimizer state are fp32");
+                }
+                NDArray mask = masks == null ? null : masks.get(name);
+                NDArray bool;
+                if (mask == null) {
+                    if (masks != null) {
+                        throw new IllegalArgumentException("no mask for parameter '" + name + "' (masks cover "
+                                + masks.size() + " tensors)");
+                    }
+                    bool = manager.ones(p.getShape(), DataType.BOOLEAN, p.getDevice());
+                } else {
+                    if (!mask.getShape().equals(p.getShape())) {
+                        throw new IllegalArgumentException("mask of '" + name + "' has shape " + mask.getShape()
+                                + ", parameter has " + p.getShape());
+                    }
+                    bool = mask.toDevice(p.getDevice(), true).toType(DataType.BOOLEAN, false);
+                    bool.attach(manager);
+                }
+                m.put(name, bool);
+                NDArray onesActive = bool.toType(DataType.FLOAT32, false);
+                onesActive.attach(manager);
+                on.put(name, onesActive);
+                NDArray onesFrozen = bool.logicalNot().toType(DataType.FLOAT32, false);
+                onesFrozen.attach(manager);
+                off.put(name, onesFrozen);
+                firstMoment.put(name, manager.zeros(p.getShape(), DataType.FLOAT32, p.getDevice()));
+                secondMoment.put(name, manager.zeros(p.getShape(), DataType.FLOAT32, p.getDevice()));
+            }
+            if (masks != null) {
+                for (String name : masks.keySet()) {
+                    if (!params.containsKey(name)) {
+                        throw new IllegalArgumentException("mask '" + name + "' names no parameter");
+                    }
+                }
+            }
+            this.masks = Collections.unmodifiableMap(m);
+            this.activeOnes = on;
+            this.frozenOnes = off;
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /** A builder with Hugging Face TrainingArguments' AdamW defaults and the paper's stage-1 learning rate. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** What one step did. */
+    public record StepResult(long step, double learningRate, double gradNorm, boolean clipped) {}
+
+    /** One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}). */
+    public StepResult step() {
+        Map<String, NDArray> grads = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                grads.put(e.getKey(), e.getValue().getGradient());
+            }
+            return step(grads);
+        } finally {
+            grads.values().forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * One step with explicit gradients, one per parameter, same shapes.
+     *
+     * @throws IllegalArgumentException for a missing gradient or a shape mismatch, naming the tensor
+     */
+    public StepResult step(Map<String, NDArray> grads) {
+        if (step >= totalSteps && schedule.kind() != LearningRateSchedule.Kind.CONSTANT) {
+            throw new IllegalStateException("step " + (step + 1) + " exceeds totalSteps " + totalSteps);
+        }
+        double lr = learningRate * schedule.multiplier(step, Math.max(totalSteps, 1));
+        try (NDManager scope = manager.newSubManager()) {
+            Map<String, NDArray> active = new LinkedHashMap<>();
+            NDArray normSq = null;
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                String name = e.getKey();
+                NDArray g = grads.get(name);
+                if (g == null) {
+                    throw new IllegalArgumentException("no gradient for parameter '" + name + "'");
+                }
+                if (!g.getShape().equals(e.getValue().getShape())) {
+                    throw new IllegalArgumentException("gradient of '" + name + "' has shape " + g.getShape()
+                            + ", parameter has " + e.getValue().getShape());
+                }
+                NDArray g32 = g.toType(DataType.FLOAT32, true);
+                g32.attach(scope);
+                NDArray zero = scope.zeros(g32.getShape(), DataType.FLOAT32, g32.getDevice());
+                NDArray ga = NDArrays.where(masks.get(name), g32, zero);
+                ga.attach(scope);
+                active.put(name, ga);
+                NDArray sq = ga.square().sum();
+                sq.attach(scope);
+                normSq = normSq == null ? sq : attachTo(normSq.add(sq), scope);
+            }
+            double gradNorm = Math.sqrt(normSq.toType(DataType.FLOAT64, false).getDouble());
+            boolean clipped = false;
+            if (maxGradNorm > 0) {
+                double coef = maxGradNorm / (gradNorm + 1e-6);
+                if (coef < 1) {
+                    clipped = true;
+                    for (NDArray ga : active.values()) {
+                        ga.muli((float) coef);
+                    }
+                }
+            }
+            step++;
+            double bias1 = 1 - Math.pow(beta1, step);
+            double bias2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+            float stepSize = (float) (lr / bias1);
+            float decay = (float) (1 - lr * weightDecay);
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                String name = e.getKey();
+                NDArray p = e.getValue();
+                NDArray ga = active.get(name);
+                NDArray m = firstMoment.get(name);
+                NDArray v = secondMoment.get(name);
+                // factor = decay on active elements, exactly 1 on frozen ones.
+                NDArray factor = attachTo(attachTo(activeOnes.get(name).mul(decay), scope).add(frozenOnes.get(name)), scope);
+                p.muli(factor);
+                m.muli((float) beta1).addi(attachTo(ga.mul((float) (1 - beta1)), scope));
+                v.muli((float) beta2).addi(attachTo(attachTo(ga.square(), scope).mul((float) (1 - beta2)), scope));
+                NDArray denom = attachTo(attachTo(attachTo(v.sqrt(), scope).div((float) bias2Sqrt), scope)
+                        .add((float) epsilon), scope);
+                NDArray update = attachTo(attachTo(m.div(denom), scope).mul(stepSize), scope);
+                p.subi(update);
+            }
+            return new StepResult(step, lr, gradNorm, clipped);
+        }
+    }
+
+    private static NDArray attachTo(NDArray a, NDManager scope) {
+        a.attach(scope);
+        return a;
+    }
+
+    /** Steps taken so far. */
+    public long stepCount() {
+        return step;
+    }
+
+    /** The learning rate the next step will use. */
+    public double nextLearningRate() {
+        return learningRate * schedule.multiplier(Math.min(step, Math.max(totalSteps, 1) - 1), Math.max(totalSteps, 1));
+    }
+
+    /** Adam's first moment of {@code name} (read-only view; owned by the optimizer). */
+    public NDArray firstMoment(String name) {
+        return firstMoment.get(name);
+    }
+
+    /** Adam's second moment of {@code name} (read-only view; owned by the optimizer). */
+    public NDArray secondMoment(String name) {
+        return secondMoment.get(name);
+    }
+
+    /** The boolean masks in use, by parameter name. */
+    public Map<String, NDArray> masks() {
+        return masks;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+
+    /** Hyper-parameters; {@link #build} binds them to parameters and masks. */
+    public static final class Builder {
+        private double learningRate = 2e-4;
+        private double beta1 = 0.9;
+        private double beta2 = 0.999;
+        private double epsilon = 1e-8;
+        private double weightDecay = 0.0;
+        private double maxGradNorm = 1.0;
+        private LearningRateSchedule schedule = LearningRateSchedule.constant();
+        private long totalSteps = 1;
+
+        private Builder() {}
+
+        /** Peak learning rate (default 2e-4, the paper's stage 1). */
+        public Builder learningRate(double lr) {
+            this.learningRate = nonNegative("learning_rate", lr);
+            return this;
+        }
+
+        /** Adam's β1, β2 ∈ [0, 1) (defaults 0.9, 0.999; the paper's stage 2 uses 0.9, 0.99). */
+        public Builder betas(double beta1, double beta2) {
+            if (!(beta1 >= 0 && beta1 < 1)) {
+                throw new IllegalArgumentException("adam_beta1 must be in [0, 1), got " + beta1);
+            }
+            if (!(beta2 >= 0 && beta2 < 1)) {
+                throw new IllegalArgumentException("adam_beta2 must be in [0, 1), got " + beta2);
+            }
+            this.beta1 = beta1;
+            this.beta2 = beta2;
+            return this;
+        }
+
+        /** Adam's ε (default 1e-8). */
+        public Builder epsilon(double epsilon) {
+            if (!(epsilon > 0)) {
+                throw new IllegalArgumentException("adam_epsilon must be positive, got " + epsilon);
+            }
+            this.epsilon = epsilon;
+            return this;
+        }
+
+        /** Decoupled weight decay λ (default 0; the paper's stage 2 uses 0.1). */
+        public Builder weightDecay(double weightDecay) {
+            this.weightDecay = nonNegative("weight_decay", weightDecay);
+            return this;
+        }
+
+        /** Global gradient-norm clipping threshold over active elements; 0 disables (default 1.0). */
+        public Builder maxGradNorm(double maxGradNorm) {
+            this.maxGradNorm = nonNegative("max_grad_norm", maxGradNorm);
+            return this;
+        }
+
+        /** Learning-rate schedule (default constant) over {@code totalSteps} optimizer steps. */
+        public Builder schedule(LearningRateSchedule schedule, long totalSteps) {
+            if (totalSteps <= 0) {
+                throw new IllegalArgumentException("total optimizer steps must be positive, got " + totalSteps);
+            }
+            this.schedule = schedule;
+            this.totalSteps = totalSteps;
+            return this;
+        }
+
+        private static double nonNegative(String key, double v) {
+            if (!(v >= 0) || Double.isInfinite(v)) {
+                throw new IllegalArgumentException(key + " must be a finite non-negative number, got " + v);
+            }
+            return v;
+        }
+
+        /**
+         * Binds the optimizer to {@code params} (fp32, updated in place) with element {@code masks}
+         * (boolean, true = trainable; null trains every element).
+         */
+        public MaskedAdamW build(Map<String, NDArray> params, Map<String, NDArray> masks) {
+            return new MaskedAdamW(this, params, masks);
+        }
+    }
+}
