@@ -2,6 +2,7 @@ package ai.lorapar.partition;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
 import ai.lorapar.lora.LoraTensorName;
@@ -34,6 +35,12 @@ public final class StageMasks implements AutoCloseable {
     private final String origin;
 
     StageMasks(NDManager manager, Map<String, NDArray> stage1, Map<String, NDArray> stage2, String origin) {
+        this(manager, stage1, stage2, origin, countAll(stage1), countAll(stage2));
+    }
+
+    /** With counts already known (a partition's statistics), so nothing is read back again. */
+    StageMasks(NDManager manager, Map<String, NDArray> stage1, Map<String, NDArray> stage2, String origin,
+            long stage1Count, long stage2Count) {
         if (!stage1.keySet().equals(stage2.keySet())) {
             throw new IllegalArgumentException("stage masks cover different tensors: " + stage1.keySet() + " vs "
                     + stage2.keySet());
@@ -41,8 +48,8 @@ public final class StageMasks implements AutoCloseable {
         this.manager = manager;
         this.stage1 = Collections.unmodifiableMap(sorted(stage1));
         this.stage2 = Collections.unmodifiableMap(sorted(stage2));
-        this.stage1Count = countAll(this.stage1);
-        this.stage2Count = countAll(this.stage2);
+        this.stage1Count = stage1Count;
+        this.stage2Count = stage2Count;
         this.origin = origin;
     }
 
@@ -55,8 +62,8 @@ public final class StageMasks implements AutoCloseable {
     private static long countAll(Map<String, NDArray> masks) {
         long n = 0;
         for (NDArray m : masks.values()) {
-            try (NDArray c = m.countNonzero()) {
-                n += c.getLong();
+            try (NDArray c = m.sum(); NDArray c64 = c.toType(DataType.INT64, false)) {
+                n += c64.getLong();
             }
         }
         return n;

@@ -30,8 +30,9 @@ import java.util.function.Function;
  *
  * <p><b>Tie order.</b> Tensors are flattened row-major and concatenated in
  * {@link LoraTensorName#NATURAL_ORDER}; among elements of equal importance the one earlier in that
- * flat order ranks first. The selection is exact whatever the stability of the engine's sort; the
- * cumulative sum that locates the θ cut is taken in fp64 over the fp32 importances.
+ * flat order ranks first. The selection is exact whatever the stability of the engine's sort. The θ
+ * cut compares a running fp64 sum near the cut (plus the fp32-reduced sum above it) with θ times the
+ * fp32-reduced total; θ = 1 keeps exactly the elements with positive importance.
  *
  * <p>Everything runs in NDArray operations on the importance maps' device; the partition owns its
  * masks (close it when done). Build one with {@link #builder()}.
@@ -83,8 +84,9 @@ public final class SubregionPartition implements AutoCloseable {
             for (NDArray a : new NDArray[] {keep1, keep2, shared, stage1, stage2}) {
                 a.attach(manager);
             }
-            stageMasks = new StageMasks(manager.newSubManager(), split(stage1), split(stage2), "importance");
             statistics = computeStatistics(scope);
+            stageMasks = new StageMasks(manager.newSubManager(), split(stage1), split(stage2), "importance",
+                    statistics.total().stage1(), statistics.total().stage2());
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -161,16 +163,12 @@ public final class SubregionPartition implements AutoCloseable {
 
     /** The smallest prefix of the descending ranking whose cumulative importance reaches θ·total. */
     private static NDArray keep(NDArray flat, double theta, NDManager scope) {
-        long n = flat.size();
-        // Descending values: sort the negated array ascending, negate back.
-        NDArray descending = attach(attach(attach(flat.neg(), scope).sort(0), scope).neg(), scope);
-        NDArray cumulative = attach(attach(descending.toType(DataType.FLOAT64, false), scope).cumSum(0), scope);
-        double total = attach(cumulative.get(n - 1), scope).getDouble();
-        double target = theta * total;
-        long below = TopSelection.count(attach(cumulative.lt(target), scope), scope);
-        long k = Math.min(below + 1, n);
-        float threshold = attach(descending.get(k - 1), scope).getFloat();
-        return TopSelection.atLeastThreshold(flat, threshold, k, scope);
+        if (theta >= 1.0) {
+            // The whole total is reached exactly when every positive element is in.
+            return attach(flat.gt(0f), scope);
+        }
+        double total = attach(flat.sum(), scope).getFloat();
+        return TopSelection.prefixReaching(flat, theta * total, scope);
     }
 
     /** Mask of the top ⌊fraction·|shared|⌋ shared elements by {@code importance}. */
@@ -186,10 +184,7 @@ public final class SubregionPartition implements AutoCloseable {
         // Importance is non-negative, so -1 ranks every non-shared element below every shared one.
         NDArray minusOne = attach(importance.zerosLike().sub(1f), scope);
         NDArray candidates = attach(NDArrays.where(shared, importance, minusOne), scope);
-        NDArray sharedValues = attach(importance.booleanMask(shared), scope);
-        NDArray ascending = attach(sharedValues.sort(0), scope);
-        float threshold = attach(ascending.get(sharedCount - k), scope).getFloat();
-        return TopSelection.atLeastThreshold(candidates, threshold, k, scope);
+        return TopSelection.topK(candidates, k, scope);
     }
 
     private Map<String, NDArray> split(NDArray flat) {
@@ -214,26 +209,17 @@ public final class SubregionPartition implements AutoCloseable {
     // ---- statistics ---------------------------------------------------------------------------
 
     private PartitionStatistics computeStatistics(NDManager scope) {
-        long[] ends = new long[names.size()];
-        long offset = 0;
-        for (int i = 0; i < ends.length; i++) {
-            offset += shapes.get(i).size();
-            ends[i] = offset;
-        }
-        NDArray endIndex = attach(scope.create(ends).sub(1).toDevice(keep1.getDevice(), false), scope);
-        long[][] perTensor = new long[5][];
         NDArray[] masks = {keep1, keep2, shared, stage1, stage2};
+        long[][] perTensor = new long[masks.length][];
         for (int m = 0; m < masks.length; m++) {
-            // One pass per mask: a running count, read at each tensor's last element.
-            NDArray running = attach(attach(masks[m].toType(DataType.INT64, false), scope).cumSum(0), scope);
-            perTensor[m] = attach(running.take(endIndex), scope).toLongArray();
+            perTensor[m] = perTensorCounts(masks[m], scope);
         }
         Map<String, PartitionStatistics.Row> groups = new TreeMap<>(LoraTensorName.NATURAL_ORDER);
         PartitionStatistics.Row all = null;
         for (int i = 0; i < names.size(); i++) {
             long[] c = new long[5];
             for (int m = 0; m < 5; m++) {
-                c[m] = perTensor[m][i] - (i == 0 ? 0 : perTensor[m][i - 1]);
+                c[m] = perTensor[m][i];
             }
             PartitionStatistics.Row row = new PartitionStatistics.Row("", shapes.get(i).size(), c[0], c[1], c[0] - c[2],
                     c[1] - c[2], c[2], c[3], c[4]);
@@ -255,6 +241,46 @@ public final class SubregionPartition implements AutoCloseable {
         }
         rows.addAll(groups.values());
         return new PartitionStatistics(rows);
+    }
+
+    /**
+     * True elements of {@code flat} in each tensor's segment. Segments of equal size are stacked into
+     * one matrix and reduced along rows, so the work is one pass over the mask and one read-back.
+     */
+    private long[] perTensorCounts(NDArray flat, NDManager scope) {
+        Map<Long, List<Integer>> bySize = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            bySize.computeIfAbsent(shapes.get(i).size(), s -> new ArrayList<>()).add(i);
+        }
+        long[] cuts = new long[names.size() - 1];
+        long offset = 0;
+        for (int i = 0; i < cuts.length; i++) {
+            offset += shapes.get(i).size();
+            cuts[i] = offset;
+        }
+        NDList segments = flat.split(cuts);
+        for (NDArray segment : segments) {
+            if (segment != flat) { // with one tensor, split hands back the mask itself
+                segment.attach(scope);
+            }
+        }
+        NDList sums = new NDList();
+        List<Integer> order = new ArrayList<>();
+        for (List<Integer> group : bySize.values()) {
+            NDList rows = new NDList();
+            for (int i : group) {
+                rows.add(segments.get(i));
+            }
+            NDArray stacked = attach(NDArrays.stack(rows), scope);
+            sums.add(attach(attach(stacked.sum(new int[] {1}), scope).toType(DataType.INT64, false), scope));
+            order.addAll(group);
+        }
+        long[] grouped = attach(NDArrays.concat(sums), scope).toLongArray();
+        long[] counts = new long[names.size()];
+        for (int j = 0; j < grouped.length; j++) {
+            counts[order.get(j)] = grouped[j];
+        }
+        return counts;
     }
 
     // ---- accessors ----------------------------------------------------------------------------
@@ -324,7 +350,8 @@ public final class SubregionPartition implements AutoCloseable {
             NDArray m2 = TopSelection.topK(r2, stageMasks.stage2Count(), scope);
             m1.attach(own);
             m2.attach(own);
-            return new StageMasks(own, split(m1), split(m2), "random(seed=" + seed + ")");
+            return new StageMasks(own, split(m1), split(m2), "random(seed=" + seed + ")", stageMasks.stage1Count(),
+                    stageMasks.stage2Count());
         } catch (RuntimeException e) {
             own.close();
             throw e;

@@ -164,6 +164,48 @@ class SubregionPartitionTest extends DeviceTest {
         }
     }
 
+    @Test
+    void sampledCutMatchesNaiveReferenceOnLargerArrays() {
+        long saved = TopSelection.exactSortLimit;
+        TopSelection.exactSortLimit = 1000; // force the bracketed path on a 60 k-element problem
+        try {
+            Random rnd = new Random(5);
+            Map<String, long[]> shapes = new LinkedHashMap<>();
+            Map<String, float[]> v1 = new LinkedHashMap<>();
+            Map<String, float[]> v2 = new LinkedHashMap<>();
+            for (int layer = 0; layer < 5; layer++) {
+                for (String ab : new String[] {"A", "B"}) {
+                    String n = "model.layers." + layer + ".mlp.gate_proj.lora_" + ab;
+                    shapes.put(n, new long[] {60, 100});
+                    float[] a = new float[6000];
+                    float[] b = new float[6000];
+                    for (int i = 0; i < a.length; i++) {
+                        // Skewed, heavily tied values on a 1/64 grid: exact sums in fp32 and fp64 alike.
+                        a[i] = (float) Math.floor(64 * Math.pow(rnd.nextDouble(), 4)) / 64f;
+                        b[i] = rnd.nextInt(64) / 64f;
+                    }
+                    v1.put(n, a);
+                    v2.put(n, b);
+                }
+            }
+            try (ImportanceMap s1 = map(v1, shapes); ImportanceMap s2 = map(v2, shapes)) {
+                for (double theta : new double[] {0.01, 0.5, 0.9, 0.999}) {
+                    for (double[] ab : new double[][] {{1, 1}, {0.5, 0.25}}) {
+                        try (SubregionPartition p = partition(s1, s2, theta, ab[0], ab[1])) {
+                            Naive expected = new Naive(v1, v2, theta, ab[0], ab[1]);
+                            String ctx = "θ=" + theta + " α=" + ab[0] + " β=" + ab[1];
+                            assertThat(concat(p.stageMasks().stage1())).as(ctx).containsExactly(expected.stage1);
+                            assertThat(concat(p.stageMasks().stage2())).as(ctx).containsExactly(expected.stage2);
+                            assertStatistics(p.statistics(), expected, shapes);
+                        }
+                    }
+                }
+            }
+        } finally {
+            TopSelection.exactSortLimit = saved;
+        }
+    }
+
     private static float[] tiedValues(Random rnd, int size) {
         float[] v = new float[size];
         for (int i = 0; i < size; i++) {
