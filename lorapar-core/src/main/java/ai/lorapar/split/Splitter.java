@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
@@ -93,6 +94,7 @@ public final class Splitter {
             return run(examples, cache, pool);
         } finally {
             pool.shutdownNow();
+            awaitWorkers(pool); // interrupted workers finish before the cache closes under them
             if (cache != null) {
                 cache.close();
             }
@@ -107,7 +109,7 @@ public final class Splitter {
         List<List<CompletableFuture<Vote>>> pending = new ArrayList<>(examples.size());
         for (Example example : examples) {
             TeacherPrompt teacherPrompt = new TeacherPrompt(example, prompt.render(example));
-            String promptText = teacherPrompt.canonicalText();
+            String promptText = cache == null ? null : teacherPrompt.canonicalText();
             List<CompletableFuture<Vote>> votes = new ArrayList<>(teachers.size());
             for (int t = 0; t < teachers.size(); t++) {
                 Teacher teacher = teachers.get(t);
@@ -211,6 +213,16 @@ public final class Splitter {
                 throw err;
             }
             throw new IllegalStateException("teacher call failed", cause);
+        }
+    }
+
+    private static void awaitWorkers(ExecutorService pool) {
+        try {
+            if (!pool.awaitTermination(30, TimeUnit.SECONDS)) {
+                LOG.warn("Teacher calls still running 30 s after the run ended; they were interrupted and are abandoned");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
