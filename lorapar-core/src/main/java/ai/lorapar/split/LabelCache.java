@@ -11,6 +11,8 @@ import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * <p>Each reply is appended and handed to the operating system before {@link #put} returns, so a killed JVM
  * loses nothing already answered. A crash in the middle of a write can leave a torn last line: it is
  * dropped with a warning when the cache is opened (it never held a complete answer). A malformed line
- * anywhere else means the file was edited or mixed up, and opening fails naming the line.
+ * anywhere else means the file was edited or mixed up, and opening fails naming the line. One run at a
+ * time: the file is locked while open.
  */
 public final class LabelCache implements AutoCloseable {
 
@@ -50,6 +53,17 @@ public final class LabelCache implements AutoCloseable {
         Files.createDirectories(parent);
         FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
         try {
+            // two runs appending to one cache would interleave records; the lock ends with the channel
+            FileLock lock;
+            try {
+                lock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null;
+            }
+            if (lock == null) {
+                throw new IOException("label cache " + file + " is in use by another labelling run; "
+                        + "wait for it to finish or give this run its own cache file");
+            }
             LabelCache cache = new LabelCache(file, channel);
             cache.load();
             channel.position(channel.size());

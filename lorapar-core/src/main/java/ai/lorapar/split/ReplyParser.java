@@ -17,7 +17,9 @@ import java.util.regex.Pattern;
  *   <li>negated ones: "not System 2", "rather than System 1", "isn't System 1";</li>
  *   <li>alternatives: "System 1 or System 2", "between System1 and System2", "System1/System2";</li>
  *   <li>generic statements about a class: "System 1 tasks rely on…", "System 2 requires…";</li>
- *   <li>questions and conditionals: "Is it System 1?", "if it were System 2".</li>
+ *   <li>questions and conditionals: "Is it System 1?", "if it were System 2";</li>
+ *   <li>a definition list restating the criteria: lines "System1: …" and "System2: …" (one such line alone
+ *       counts as a verdict).</li>
  * </ul>
  * The vote is the first decisive mention introduced by a verdict phrase ("Answer:", "Classification:",
  * "belongs to", "classified as", …) if there is one, otherwise the first decisive mention. A reply without a
@@ -81,6 +83,14 @@ public final class ReplyParser {
             String numeral = m.group(1) != null ? m.group(1) : m.group(2);
             mentions.add(new int[] {m.start(), m.end(), label(numeral).ordinal()});
         }
+        // "System1: ...\nSystem2: ..." lines restate the criteria; one such line alone is a verdict
+        boolean[] headerLabels = new boolean[2];
+        for (int[] cur : mentions) {
+            if (isHeader(text, cur)) {
+                headerLabels[cur[2]] = true;
+            }
+        }
+        boolean definitionList = headerLabels[0] && headerLabels[1];
         SystemLabel firstDecisive = null;
         int nonDecisive = 0;
         for (int i = 0; i < mentions.size(); i++) {
@@ -94,6 +104,7 @@ public final class ReplyParser {
             boolean alternative = ALTERNATIVE_AFTER.matcher(text.substring(cur[1])).find()
                     || (i > 0 && cur[0] - prevEnd <= 15 && ALTERNATIVE_BEFORE.matcher(nearBefore).find());
             boolean decisive = !alternative
+                    && !(definitionList && isHeader(text, cur))
                     && !NEGATION.matcher(before).find()
                     && !CONDITIONAL.matcher(before).find()
                     && !GENERIC_AFTER.matcher(after).find()
@@ -129,6 +140,17 @@ public final class ReplyParser {
         t = t.replaceAll("[*`\"\u201c\u201d\u00ab\u00bb#]", " ");
         t = t.replaceAll("(?<![A-Za-z])'|'(?![A-Za-z])", " ");
         return t;
+    }
+
+    private static final Pattern LINE_PREFIX = Pattern.compile("^\\s*(?:[-*\u2022]|\\d+[.)])?\\s*$");
+    private static final Pattern HEADER_SUFFIX = Pattern.compile("^\\s*[:\\-\u2013\u2014]\\s*\\S");
+
+    /** A mention that opens its line and is followed by a colon or dash and more text: "System1: recall...". */
+    private static boolean isHeader(String text, int[] mention) {
+        int lineStart = text.lastIndexOf('\n', mention[0] - 1) + 1;
+        int lineEnd = text.indexOf('\n', mention[1]);
+        String rest = text.substring(mention[1], lineEnd < 0 ? text.length() : lineEnd);
+        return LINE_PREFIX.matcher(text.substring(lineStart, mention[0])).matches() && HEADER_SUFFIX.matcher(rest).find();
     }
 
     private static int windowStart(String text, int mentionStart, int prevEnd, String boundaries) {

@@ -137,6 +137,12 @@ public final class Splitter {
             listener.onExampleLabelled(done, i + 1, examples.size());
         }
         LabelledDataset dataset = new LabelledDataset(teachers.stream().map(Teacher::id).toList(), labelled, cacheHits.get());
+        int abstentions = dataset.statistics().abstentionsByTeacher().values().stream().mapToInt(Integer::intValue).sum();
+        if (abstentions > 0) {
+            LOG.warn("{} votes were abstentions (refusals, unparseable replies or failed requests), per teacher {}; "
+                    + "each vote keeps its raw reply and a note saying why", abstentions,
+                    dataset.statistics().abstentionsByTeacher());
+        }
         LOG.info("Labelled {} examples with {} teachers ({} cached replies): {}", examples.size(), teachers.size(),
                 cacheHits.get(), dataset.statistics());
         return dataset;
@@ -187,6 +193,9 @@ public final class Splitter {
 
     private static Vote toVote(Teacher teacher, String reply, boolean fromCache) {
         ReplyParser.ParsedReply parsed = ReplyParser.parse(reply);
+        if (parsed.isAbstention()) {
+            LOG.debug("Teacher {} abstained ({}): {}", teacher.id(), parsed.note(), reply);
+        }
         return new Vote(teacher.id(), parsed.label(), reply, parsed.note(), fromCache);
     }
 

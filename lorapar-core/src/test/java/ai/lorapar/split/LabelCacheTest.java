@@ -75,6 +75,16 @@ class LabelCacheTest {
     }
 
     @Test
+    void aSecondOpenWhileInUseIsRefused() throws IOException {
+        Path file = dir.resolve("cache.jsonl");
+        try (LabelCache cache = LabelCache.open(file)) {
+            assertThatThrownBy(() -> LabelCache.open(file)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("is in use by another labelling run");
+        }
+        LabelCache.open(file).close(); // released on close
+    }
+
+    @Test
     void corruptMiddleLineFailsNamingFileAndLine() throws IOException {
         Path file = dir.resolve("cache.jsonl");
         Files.writeString(file, "{\"key\":\"k1\",\"reply\":\"System1\"}\nnot json\n{\"key\":\"k2\",\"reply\":\"System2\"}\n");

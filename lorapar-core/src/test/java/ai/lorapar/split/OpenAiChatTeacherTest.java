@@ -140,6 +140,19 @@ class OpenAiChatTeacherTest {
     }
 
     @Test
+    void refusedConnectionIsRetriedThenTransient() throws Exception {
+        start(r -> Reply.ok("System1"));
+        String url = server.baseUrl();
+        server.close(); // nothing listens on that port any more
+        server = null;
+        OpenAiChatTeacher t = OpenAiChatTeacher.builder().baseUrl(url).model("m").maxRetries(2)
+                .initialBackoff(Duration.ofMillis(5)).maxBackoff(Duration.ofMillis(10)).build();
+        assertThatThrownBy(() -> t.ask(PROMPT))
+                .isInstanceOfSatisfying(TeacherException.class, e -> assertThat(e.kind()).isEqualTo(TeacherException.Kind.TRANSIENT))
+                .hasMessageContaining("I/O error").hasMessageContaining("after 3 attempts");
+    }
+
+    @Test
     void malformedJsonKeepsTheRawBody() throws Exception {
         start(r -> new Reply(200, Map.of(), "{\"choices\": [ {\"message\": ", 0));
         assertThatThrownBy(() -> teacher("m").build().ask(PROMPT))

@@ -51,6 +51,14 @@ class ReplyParserTest {
                 Arguments.of("<think>The user wants... maybe System 1? No, several steps. System 2.</think>\n\nSystem 2", "2"),
                 Arguments.of("<think>It could be System 2 but the answer is a list; System 1.</think>**System1**", "1"),
                 Arguments.of("Category -> System 2", "2"),
+                Arguments.of("{\"classification\": \"System2\"}", "2"),
+                Arguments.of("Label: System 1\nReason: plain recall; a System 2 approach is unnecessary.", "1"),
+                Arguments.of("System1: immediate recall or a simple inference.\nSystem2: multi-step reasoning.\n"
+                        + "This question needs three calculations, so: System2", "2"),
+                Arguments.of("- System 1: no\n- System 2: yes", "-"),
+                Arguments.of("**System 2**: the problem requires computing 48/2 and then adding 48.", "2"),
+                Arguments.of("The classification is System 1.", "1"),
+                Arguments.of("As LLaMA2 7B, I would answer this directly from memory. System1", "1"),
                 // abstentions
                 Arguments.of("", "-"),
                 Arguments.of("   \n", "-"),
