@@ -68,8 +68,8 @@ public final class LabelDataset {
         String endpoint = opts.remove("endpoint");
         String models = opts.remove("model");
         String apiKeyEnv = opts.remove("api-key-env");
-        int maxTokens = Integer.parseInt(opts.getOrDefault("max-tokens", "256"));
-        int concurrency = Integer.parseInt(opts.getOrDefault("concurrency", "4"));
+        int maxTokens = intOption(opts, "max-tokens", 256);
+        int concurrency = intOption(opts, "concurrency", 4);
         opts.remove("max-tokens");
         opts.remove("concurrency");
         if (endpoint != null) {
@@ -118,7 +118,7 @@ public final class LabelDataset {
         } else if (endpoint != null) {
             splitter.cache(Path.of(output + ".cache.jsonl"));
         }
-        int limit = Integer.parseInt(opts.getOrDefault("limit", Integer.toString(Integer.MAX_VALUE)));
+        int limit = intOption(opts, "limit", Integer.MAX_VALUE);
         opts.remove("limit");
         if (!opts.isEmpty()) {
             usage("unknown option(s) " + opts.keySet());
@@ -174,12 +174,27 @@ public final class LabelDataset {
             }
             System.out.printf("  %-40s %6d %6d %6d%n", labelled.teacherIds().get(t), s1, s2, none);
         }
-        System.out.printf(Locale.ROOT, "Fleiss' kappa: %.3f over %d examples where every teacher voted%n",
-                s.fleissKappa(), s.kappaExamples());
+        if (Double.isNaN(s.fleissKappa())) {
+            System.out.printf("Fleiss' kappa: undefined (needs two or more teachers and both labels among the %d "
+                    + "examples where every teacher voted)%n", s.kappaExamples());
+        } else {
+            System.out.printf(Locale.ROOT, "Fleiss' kappa: %.3f over %d examples where every teacher voted%n",
+                    s.fleissKappa(), s.kappaExamples());
+        }
         if (s.cachedReplies() > 0) {
             System.out.println("Replies reused from the label cache: " + s.cachedReplies());
         }
         System.out.println("Wrote " + (s.system1() + s.system2()) + " labelled examples to " + output);
+    }
+
+    private static int intOption(Map<String, String> opts, String name, int fallback) {
+        String value = opts.get(name);
+        try {
+            return value == null ? fallback : Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            usage("--" + name + " must be a whole number, was " + value);
+            return fallback;
+        }
     }
 
     private static TieRule tieRule(String value) {
@@ -187,7 +202,10 @@ public final class LabelDataset {
             case "prefer-system2" -> TieRule.PREFER_SYSTEM_2;
             case "prefer-system1" -> TieRule.PREFER_SYSTEM_1;
             case "drop" -> TieRule.DROP;
-            default -> throw new IllegalArgumentException("--tie must be prefer-system2, prefer-system1 or drop, was " + value);
+            default -> {
+                usage("--tie must be prefer-system2, prefer-system1 or drop, was " + value);
+                yield TieRule.PREFER_SYSTEM_2;
+            }
         };
     }
 
