@@ -1,0 +1,173 @@
+package ai.lorapar.split;
+
+import ai.lorapar.data.MalformedJsonlException;
+import com.google.common.hash.Hashing;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Teacher replies on disk, so that a rerun or a run resumed after a crash never asks a teacher the same
+ * question twice. One JSONL record per reply: {@code {"key", "teacher", "model", "reply"}}, where the key is
+ * the SHA-256 of teacher id, model and the full prompt text (a changed prompt or target model asks again).
+ *
+ * <p>Each reply is appended and handed to the operating system before {@link #put} returns, so a killed JVM
+ * loses nothing already answered. A crash in the middle of a write can leave a torn last line: it is
+ * dropped with a warning when the cache is opened (it never held a complete answer). A malformed line
+ * anywhere else means the file was edited or mixed up, and opening fails naming the line. One run at a
+ * time: the file is locked while open.
+ */
+public final class LabelCache implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(LabelCache.class);
+
+    private final Path file;
+    private final Map<String, String> replies = new ConcurrentHashMap<>();
+    private final FileChannel channel;
+
+    private LabelCache(Path file, FileChannel channel) {
+        this.file = file;
+        this.channel = channel;
+    }
+
+    /** Opens (creating if needed) the cache file and loads what earlier runs stored. */
+    public static LabelCache open(Path file) throws IOException {
+        Path parent = file.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        try {
+            // two runs appending to one cache would interleave records; the lock ends with the channel
+            FileLock lock;
+            try {
+                lock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null;
+            }
+            if (lock == null) {
+                throw new IOException("label cache " + file + " is in use by another labelling run; "
+                        + "wait for it to finish or give this run its own cache file");
+            }
+            LabelCache cache = new LabelCache(file, channel);
+            cache.load();
+            channel.position(channel.size());
+            return cache;
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    /** The cache key of one question to one teacher. */
+    public static String key(String teacherId, String model, String promptText) {
+        return Hashing.sha256()
+                .hashString(teacherId + '\u0000' + model + '\u0000' + promptText, StandardCharsets.UTF_8)
+                .toString();
+    }
+
+    public Optional<String> get(String key) {
+        return Optional.ofNullable(replies.get(key));
+    }
+
+    /** Stores a reply: appended to the file and handed to the OS before this returns. */
+    public synchronized void put(String key, String teacherId, String model, String reply) throws IOException {
+        JsonObject record = new JsonObject();
+        record.addProperty("key", key);
+        record.addProperty("teacher", teacherId);
+        record.addProperty("model", model);
+        record.addProperty("reply", reply);
+        ByteBuffer bytes = ByteBuffer.wrap((record + "\n").getBytes(StandardCharsets.UTF_8));
+        while (bytes.hasRemaining()) {
+            channel.write(bytes);
+        }
+        replies.put(key, reply);
+    }
+
+    public int size() {
+        return replies.size();
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        channel.close();
+    }
+
+    private void load() throws IOException {
+        long size = channel.size();
+        if (size == 0) {
+            return;
+        }
+        long completeEnd = size;
+        ByteBuffer last = ByteBuffer.allocate(1);
+        channel.read(last, size - 1);
+        if (last.get(0) != '\n') {
+            completeEnd = lastNewlineBefore(size) + 1; // 0 when the torn line is the only one
+        }
+        channel.position(0);
+        BufferedReader reader = new BufferedReader(new InputStreamReader(
+                Channels.newInputStream(channel), StandardCharsets.UTF_8));
+        long offset = 0;
+        int lineNo = 0;
+        String line;
+        while (offset < completeEnd && (line = reader.readLine()) != null) {
+            lineNo++;
+            offset += line.getBytes(StandardCharsets.UTF_8).length + 1;
+            if (!line.isBlank()) {
+                loadRecord(line, lineNo);
+            }
+        }
+        if (completeEnd < size) {
+            LOG.warn("Label cache {}: line {} is torn (an interrupted write, {} bytes without a newline); "
+                    + "dropping it, that one reply will be asked again", file, lineNo + 1, size - completeEnd);
+            channel.truncate(completeEnd);
+        }
+        LOG.info("Label cache {}: {} stored replies", file, replies.size());
+    }
+
+    private void loadRecord(String line, int lineNo) throws MalformedJsonlException {
+        try {
+            JsonObject obj = JsonParser.parseString(line).getAsJsonObject();
+            replies.put(obj.get("key").getAsString(), obj.get("reply").getAsString());
+        } catch (JsonParseException | IllegalStateException | NullPointerException | UnsupportedOperationException e) {
+            throw new MalformedJsonlException(file, lineNo, "not a label-cache record {key, teacher, model, reply}; "
+                    + "fix or delete this line (its reply will be asked again)", e);
+        }
+    }
+
+    private long lastNewlineBefore(long size) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate(8192);
+        long end = size;
+        while (end > 0) {
+            long start = Math.max(0, end - buf.capacity());
+            buf.clear().limit((int) (end - start));
+            channel.read(buf, start);
+            for (int i = (int) (end - start) - 1; i >= 0; i--) {
+                if (buf.get(i) == '\n') {
+                    return start + i;
+                }
+            }
+            end = start;
+        }
+        return -1;
+    }
+}

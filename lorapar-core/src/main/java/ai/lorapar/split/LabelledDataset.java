@@ -1,0 +1,76 @@
+package ai.lorapar.split;
+
+import ai.lorapar.data.Example;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The result of {@link Splitter#label}: every example with its votes, in input order, and the statistics. */
+public final class LabelledDataset {
+
+    private final List<String> teacherIds;
+    private final List<LabelledExample> examples;
+    private final LabelStatistics statistics;
+
+    LabelledDataset(List<String> teacherIds, List<LabelledExample> examples, int cachedReplies) {
+        this.teacherIds = List.copyOf(teacherIds);
+        this.examples = List.copyOf(examples);
+        this.statistics = computeStatistics(cachedReplies);
+    }
+
+    public List<String> teacherIds() {
+        return teacherIds;
+    }
+
+    /** All examples, dropped ones included (their {@link LabelledExample#label()} is empty). */
+    public List<LabelledExample> examples() {
+        return examples;
+    }
+
+    /** The examples labelled {@code label}, in input order. */
+    public List<Example> withLabel(SystemLabel label) {
+        return examples.stream().filter(e -> e.label().orElse(null) == label).map(LabelledExample::example).toList();
+    }
+
+    public LabelStatistics statistics() {
+        return statistics;
+    }
+
+    /**
+     * Writes the labelled examples (dropped ones are left out) to {@code file} atomically; see
+     * {@link LabelledJsonl} for the record format.
+     */
+    public void writeJsonl(Path file) throws IOException {
+        LabelledJsonl.write(file, examples);
+    }
+
+    private LabelStatistics computeStatistics(int cachedReplies) {
+        int s1 = 0;
+        int s2 = 0;
+        int ties = 0;
+        int droppedTies = 0;
+        int droppedNoVotes = 0;
+        Map<String, Integer> abstentions = new LinkedHashMap<>();
+        teacherIds.forEach(id -> abstentions.put(id, 0));
+        for (LabelledExample e : examples) {
+            switch (e.result().decision()) {
+                case DROPPED_TIE -> droppedTies++;
+                case DROPPED_NO_VOTES -> droppedNoVotes++;
+                case TIE_BROKEN -> ties++;
+                case MAJORITY -> { }
+            }
+            if (e.result().label() == SystemLabel.SYSTEM_1) {
+                s1++;
+            } else if (e.result().label() == SystemLabel.SYSTEM_2) {
+                s2++;
+            }
+            e.votes().stream().filter(Vote::isAbstention).forEach(v -> abstentions.merge(v.teacherId(), 1, Integer::sum));
+        }
+        int kappaExamples = (int) examples.stream()
+                .filter(e -> !e.votes().isEmpty() && e.votes().stream().noneMatch(Vote::isAbstention)).count();
+        return new LabelStatistics(examples.size(), s1, s2, ties, droppedTies, droppedNoVotes, abstentions,
+                cachedReplies, FleissKappa.ofTeachers(examples), kappaExamples);
+    }
+}
