@@ -129,7 +129,10 @@ public final class MaskedAdamW implements AutoCloseable {
     /** What one step did. */
     public record StepResult(long step, double learningRate, double gradNorm, boolean clipped) {}
 
-    /** One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}). */
+    /**
+     * One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}).
+     * Gradients accumulate across backward passes until {@link #zeroGradients()}.
+     */
     public StepResult step() {
         Map<String, NDArray> grads = new LinkedHashMap<>();
         try {
@@ -214,6 +217,11 @@ public final class MaskedAdamW implements AutoCloseable {
     private static NDArray attachTo(NDArray a, NDManager scope) {
         a.attach(scope);
         return a;
+    }
+
+    /** Zeroes the parameters' autograd gradients (PyTorch's {@code zero_grad}); call after each step. */
+    public void zeroGradients() {
+        Gradients.zero(params.values());
     }
 
     /** Steps taken so far. */

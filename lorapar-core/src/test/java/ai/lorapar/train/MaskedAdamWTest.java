@@ -185,6 +185,8 @@ class MaskedAdamWTest extends DeviceTest {
                 gc.backward(w.mul(x).sum()); // dL/dw = x
             }
             opt.step();
+            opt.zeroGradients();
+            assertThat(floats(w.getGradient())).containsOnly(0f);
             // First Adam step moves each active element by lr·sign(g) (up to ε).
             float[] after = floats(w);
             assertThat((double) after[0]).isCloseTo(0.5 - 0.1, within(1e-6));
