@@ -4,6 +4,9 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.ShortBuffer;
 import java.util.Objects;
 
 /**
@@ -66,5 +69,50 @@ public final class EngineSupport {
             return DataType.FLOAT32;
         }
         return supportsBf16(engine) ? DataType.BFLOAT16 : DataType.FLOAT16;
+    }
+
+    /**
+     * Widens one bf16 value (its 16 bits) to fp32; exact, since bf16 is the upper half of an fp32.
+     *
+     * @param bits the bf16 bits
+     * @return the value as a float
+     */
+    public static float bf16BitsToFloat(short bits) {
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+    }
+
+    /**
+     * Rounds an fp32 value to bf16 (round to nearest, ties to even, as PyTorch does); NaN stays NaN.
+     *
+     * @param value the value
+     * @return the bf16 bits
+     */
+    public static short floatToBf16Bits(float value) {
+        int bits = Float.floatToRawIntBits(value);
+        if (Float.isNaN(value)) {
+            return (short) ((bits >>> 16) | 0x40);
+        }
+        int bias = 0x7FFF + ((bits >>> 16) & 1);
+        return (short) ((bits + bias) >>> 16);
+    }
+
+    /**
+     * Converts little-endian bf16 data (e.g. a safetensors tensor) to fp32 on the Java side, for
+     * engines without {@link #CAPABILITY_BF16}. The buffer's position is not changed.
+     *
+     * @param bf16 the bytes from position to limit, two per value, little-endian
+     * @return the values as floats
+     */
+    public static float[] bf16ToFloat32(ByteBuffer bf16) {
+        Objects.requireNonNull(bf16, "bf16");
+        if (bf16.remaining() % 2 != 0) {
+            throw new IllegalArgumentException("bf16 data must have an even number of bytes");
+        }
+        ShortBuffer in = bf16.duplicate().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+        float[] out = new float[in.remaining()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = bf16BitsToFloat(in.get(i));
+        }
+        return out;
     }
 }

@@ -10,6 +10,9 @@ import ai.djl.ndarray.types.DataType;
 
 import org.junit.jupiter.api.Test;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
 /** CPU tests: they run in CI on stock DJL natives, and on the GPU machine through the project JNI. */
 class EngineSupportTest {
 
@@ -40,5 +43,30 @@ class EngineSupportTest {
         assertThat(EngineSupport.CAPABILITY_BF16).isEqualTo("BF16");
         assertThat(EngineSupport.CAPABILITY_LORAPAR_JNI).isEqualTo("LORAPAR_JNI");
         assertThatThrownBy(() -> EngineSupport.supportsBf16(null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
+    void bf16ConversionsRoundToNearestEven() {
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(1.5f))).isEqualTo(1.5f);
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(-2f))).isEqualTo(-2f);
+        // 1 + 2^-8 is half an ulp above 1: ties to even -> 1; 1 + 3*2^-8 -> 1 + 2^-6
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(1f + 1f / 256))).isEqualTo(1f);
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(1f + 3f / 256))).isEqualTo(1f + 1f / 64);
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(1f + 1f / 512))).isEqualTo(1f);
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(Float.NaN))).isNaN();
+        assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(Float.NEGATIVE_INFINITY)))
+                .isEqualTo(Float.NEGATIVE_INFINITY);
+        assertThat(EngineSupport.bf16BitsToFloat((short) 0x3F80)).isEqualTo(1f);
+    }
+
+    @Test
+    void bf16BufferToFloat32() {
+        ByteBuffer buf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        buf.putShort((short) 0x0000).putShort((short) 0x3F80).putShort((short) 0xC000).putShort((short) 0x3FC0);
+        buf.position(2);
+        assertThat(EngineSupport.bf16ToFloat32(buf)).containsExactly(1f, -2f, 1.5f);
+        assertThat(buf.position()).isEqualTo(2);
+        assertThatThrownBy(() -> EngineSupport.bf16ToFloat32(ByteBuffer.allocate(3)))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 }
