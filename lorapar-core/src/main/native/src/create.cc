@@ -37,8 +37,12 @@ LP_FN(jlong, torchFromBlob)(JNIEnv* env, jobject, jobject buffer, jlongArray sha
     if (capacity >= 0 && capacity < need) {
       throw std::invalid_argument("buffer too small for shape and data type");
     }
-    // Copy: the result never aliases Java-owned memory.
-    t = torch::from_blob(data, dims, cpu).clone();
+    // Always a copy: the result never aliases Java-owned memory. For an accelerator the blob is
+    // copied straight to the device (synchronously: the buffer is only borrowed for this call).
+    auto blob = torch::from_blob(data, dims, cpu);
+    auto target = lorapar::toDevice(env, device);
+    t = target.is_cpu() ? blob.clone()
+                        : blob.to(target, blob.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
   }
   auto dev = lorapar::toDevice(env, device);
   if (dev != t.device()) {
