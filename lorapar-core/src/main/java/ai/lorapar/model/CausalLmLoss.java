@@ -51,6 +51,30 @@ public final class CausalLmLoss {
         }
     }
 
+    /**
+     * Log-probability of each next token, as policy-gradient losses (GRPO) need.
+     *
+     * @param logits {@code [batch, T, vocab]}
+     * @param labels {@code [batch, T]}; position {@code t} of the result scores {@code labels[t+1]}
+     * @return {@code [batch, T-1]} fp32, 0 where the label is {@value #IGNORE_INDEX}; attached to
+     *     {@code logits}' manager
+     */
+    public static NDArray tokenLogProbs(NDArray logits, NDArray labels) {
+        NDManager out = logits.getManager();
+        try (NDManager scope = out.newSubManager()) {
+            NDArray lg = logits.get(new NDIndex(":, :-1, :"));
+            lg.attach(scope);
+            NDArray lb = labels.get(new NDIndex(":, 1:"));
+            lb.attach(scope);
+            lb = lb.toType(DataType.INT64, false);
+            NDArray logp = lg.toType(DataType.FLOAT32, false).logSoftmax(-1);
+            NDArray picked = logp.gather(lb.maximum(0).expandDims(-1), -1).squeeze(-1);
+            NDArray result = picked.mul(lb.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false));
+            result.attach(out);
+            return result;
+        }
+    }
+
     /** The mean of {@link #perExample} over the batch (each example weighs the same), a scalar. */
     public static NDArray mean(NDArray logits, NDArray labels) {
         try (NDArray per = perExample(logits, labels)) {

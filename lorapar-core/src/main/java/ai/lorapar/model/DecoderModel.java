@@ -10,7 +10,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.lorapar.io.SafetensorsCheckpoint;
-import ai.lorapar.io.SafetensorsDtype;
 import ai.lorapar.io.TensorInfo;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,7 +87,7 @@ public final class DecoderModel implements AutoCloseable {
     public static DecoderModel load(Path folder, NDManager parent, DataType dtype) throws IOException {
         ModelConfig config = ModelConfig.load(folder);
         try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(folder)) {
-            DataType target = dtype != null ? dtype : defaultDtype(ckpt, parent);
+            DataType target = dtype != null ? dtype : defaultDtype(parent);
             if (target == DataType.BFLOAT16 && !parent.getEngine().hasCapability("BF16")) {
                 throw new ModelConfigException("compute dtype bf16 requested, but engine "
                         + parent.getEngine().getEngineName() + " has no BF16 capability (use FLOAT32 or FLOAT16)");
@@ -109,24 +108,16 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /**
-     * The compute dtype chosen when none is given: fp32 on a CPU; on an accelerator the checkpoint's
-     * floating dtype, except that bf16 becomes fp16 when the engine lacks the {@code BF16} capability.
+     * The compute dtype chosen when none is given (the same policy as the engine package's
+     * {@code EngineSupport.computeDtype}): fp32 on a CPU; on an accelerator bf16 when the engine has
+     * the {@code BF16} capability, else fp16. Checkpoint data of another dtype is converted while
+     * loading (bf16 through fp32 on the host when the engine lacks bf16).
      */
-    public static DataType defaultDtype(SafetensorsCheckpoint ckpt, NDManager manager) throws IOException {
-        if (Device.Type.CPU.equals(manager.getDevice().getDeviceType())) {
+    public static DataType defaultDtype(NDManager manager) {
+        if (!manager.getDevice().isGpu()) {
             return DataType.FLOAT32;
         }
-        SafetensorsDtype d = ckpt.info(ckpt.names().iterator().next()).dtype();
-        for (String n : ckpt.names()) {
-            if (n.endsWith(".weight")) {
-                d = ckpt.info(n).dtype();
-                break;
-            }
-        }
-        if (d == SafetensorsDtype.BF16) {
-            return manager.getEngine().hasCapability("BF16") ? DataType.BFLOAT16 : DataType.FLOAT16;
-        }
-        return d.toDataType().isFloating() ? d.toDataType() : DataType.FLOAT32;
+        return manager.getEngine().hasCapability("BF16") ? DataType.BFLOAT16 : DataType.FLOAT16;
     }
 
     private static DecoderModel build(ModelConfig c, SafetensorsCheckpoint ckpt, NDManager m, DataType dt)

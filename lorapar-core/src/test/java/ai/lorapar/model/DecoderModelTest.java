@@ -69,6 +69,10 @@ class DecoderModelTest {
             System.err.printf("%s: training logits max |diff| %s, per-example loss max |diff| %s%n", name, logitDiff, lossDiff);
             assertThat(logitDiff).isLessThan(TOL);
             assertThat(lossDiff).isLessThan(TOL);
+            // per-token log-probs sum to minus the per-example loss times the answer length
+            NDArray tokenLp = CausalLmLoss.tokenLogProbs(logits, labels);
+            NDArray counts = labels.get(":, 1:").neq(CausalLmLoss.IGNORE_INDEX).toType(DataType.FLOAT32, false).sum(new int[] {1});
+            assertThat(Fixtures.maxAbsDiff(tokenLp.sum(new int[] {1}).neg(), loss.mul(counts))).isLessThan(1e-4f);
             float mean = CausalLmLoss.mean(logits, labels).getFloat();
             assertThat(mean).isCloseTo(expected.mean().getFloat(), org.assertj.core.data.Offset.offset(TOL));
         }

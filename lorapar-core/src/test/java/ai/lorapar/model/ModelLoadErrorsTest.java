@@ -63,6 +63,13 @@ class ModelLoadErrorsTest {
             try (DecoderModel half = DecoderModel.load(Fixtures.model("llama_bf16"), m, DataType.FLOAT16)) {
                 assertThat(half.dtype()).isEqualTo(DataType.FLOAT16);
                 assertThat(half.linear("model.layers.0.self_attn.q_proj").weight().getDataType()).isEqualTo(DataType.FLOAT16);
+                // the half-precision path (norms, mask and softmax in fp32) stays close to the fp64 reference
+                NDArray ids = Fixtures.ref("llama_bf16", "single.1.input_ids", m).expandDims(0);
+                NDArray logits = half.forward(ids, null, false).squeeze(0);
+                assertThat(logits.getDataType()).isEqualTo(DataType.FLOAT16);
+                float diff = Fixtures.maxAbsDiff(logits, Fixtures.ref("llama_bf16", "single.1.logits", m));
+                System.err.printf("llama_bf16 as fp16 on CPU: logits max |diff| %s%n", diff);
+                assertThat(diff).isLessThan(5e-2f);
             }
         }
     }
