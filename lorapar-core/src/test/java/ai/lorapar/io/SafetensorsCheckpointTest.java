@@ -102,6 +102,32 @@ class SafetensorsCheckpointTest {
         }
     }
 
+    /** A sparse file of 2.2 GB: a tensor after the 2 GB mark loads; a single tensor over 2 GB is refused by name. */
+    @Test
+    void tensorsBeyondTwoGigabytes(@TempDir Path dir) throws Exception {
+        long big = 2_200_000_000L;
+        String header = "{\"big\":{\"dtype\":\"U8\",\"shape\":[" + big + "],\"data_offsets\":[0," + big + "]},"
+                + "\"w\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[" + big + "," + (big + 8) + "]}}";
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        Path f = dir.resolve("model.safetensors");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(f,
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE,
+                java.nio.file.StandardOpenOption.SPARSE)) {
+            ByteBuffer head = ByteBuffer.allocate(8 + h.length).order(ByteOrder.LITTLE_ENDIAN);
+            head.putLong(h.length).put(h).flip();
+            ch.write(head, 0);
+            ByteBuffer w = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            w.putShort((short) 0x3F80).putShort((short) 0x4000).putShort((short) 0xBF80).putShort((short) 0x4040).flip();
+            ch.write(w, 8 + h.length + big);
+        }
+        assertThat(Files.size(f)).isGreaterThan(Integer.MAX_VALUE);
+        try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir); NDManager m = NDManager.newBaseManager()) {
+            assertThat(ck.loadAs("w", m, DataType.FLOAT32).toFloatArray()).containsExactly(1f, 2f, -1f, 3f);
+            assertThatThrownBy(() -> ck.loadAs("big", m, DataType.UINT8))
+                    .hasMessageContaining("'big'").hasMessageContaining("over 2 GB");
+        }
+    }
+
     @Test
     void indexErrorsNameTheIndexTheShardAndTheTensor(@TempDir Path dir) throws Exception {
         Path missingShard = dir.resolve("a");
