@@ -118,6 +118,29 @@ class GeneratorTest {
     }
 
     @Test
+    void causalLmOpensModelAndTokenizerOfOneFolder(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        java.nio.file.Path dir = tmp.resolve("m");
+        java.nio.file.Files.createDirectories(dir);
+        for (java.nio.file.Path src : new java.nio.file.Path[] {Fixtures.model("llama"), Fixtures.root().resolve("byte-tokenizer")}) {
+            try (var files = java.nio.file.Files.list(src)) {
+                for (java.nio.file.Path f : (Iterable<java.nio.file.Path>) files::iterator) {
+                    java.nio.file.Files.copy(f, dir.resolve(f.getFileName()));
+                }
+            }
+        }
+        try (NDManager m = NDManager.newBaseManager(); CausalLM lm = CausalLM.load(dir, m)) {
+            assertThat(lm.tokenizer()).isNotNull();
+            GenerationResult r = lm.generator().generateText(List.of(PromptTemplate.llama2Chat().prompt("hi")),
+                    SamplingConfig.greedy(4));
+            assertThat(r.sequences().get(0).prompt()).startsWith(256, '[', 'I', 'N', 'S', 'T', ']');
+            assertThat(r.texts().get(0)).isNotNull();
+        }
+        try (NDManager m = NDManager.newBaseManager(); CausalLM lm = CausalLM.load(Fixtures.model("llama"), m)) {
+            assertThat(lm.tokenizer()).isNull();
+        }
+    }
+
+    @Test
     void generatesTextThroughTokenizerAndTemplate() throws Exception {
         try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m);
                 TextTokenizer tk = TextTokenizer.load(Fixtures.root().resolve("byte-tokenizer"))) {
