@@ -14,8 +14,15 @@ copy), plus reference outputs computed in float64 on the CPU from the very same 
                                    rope.inv_freq
   tokenizers/encodings.json        encodings of the real tokenizers in ./tok (when present)
 
-Usage (on the machine with torch + transformers):
-  python3 make_model_fixtures.py OUT_DIR
+Usage (on the machine with torch + transformers; tokenizers to record are looked for in ./tok/<name>/):
+  mkdir -p /work/main/.gen/tok/{llama2,qwen3}
+  cp make_model_fixtures.py /work/main/.gen/
+  cp /work/shared/tokenizers/llama2/tokenizer*.json /work/main/.gen/tok/llama2/   (same for qwen3)
+  device run, carry [".gen"]:
+    cd .gen && PYTHONUNBUFFERED=1 python3 make_model_fixtures.py $OUT/fx && cd $OUT && tar czf fixtures.tgz fx
+  then unpack fx/{llama,llama_bf16,qwen2,mistral,tokenizers} into src/test/resources/fixtures/models/.
+Made with torch 2.11.0+cu130, transformers 5.17.0 (see fixtures/models/gen.log), on the CPU, in ~25 s.
+The byte-level tokenizer of the tiny models comes from make_byte_tokenizer.py (no dependencies).
 """
 import copy
 import json
