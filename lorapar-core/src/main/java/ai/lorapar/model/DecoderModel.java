@@ -252,7 +252,8 @@ public final class DecoderModel implements AutoCloseable {
      * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
      * values are appended to it.
      *
-     * @param lastOnly return only the last position's logits ({@code [batch, 1, vocab]}), as decoding needs
+     * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
+     *     with padding this is each row's last token only when rows are left-padded
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
         NDManager out = inputIds.getManager();
