@@ -2,6 +2,7 @@ package ai.lorapar.io;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
@@ -12,6 +13,8 @@ import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.IntBuffer;
+import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -206,6 +209,65 @@ public final class SafetensorsFile implements AutoCloseable {
         owned.put(src).flip();
         // DJL keeps a reference to the direct buffer for as long as the CPU array aliases it.
         NDArray array = manager.create(owned, info.shape(), info.dtype().toDataType());
+        array.setName(name);
+        return array;
+    }
+
+    /**
+     * Loads {@code name} into a new array of {@code manager} converted to {@code target}, never
+     * creating a bf16 array on an engine without the {@code BF16} capability: bf16 data becomes fp32
+     * on the host (exact: the 16 bits are widened with a shift) and, for an fp16 target, is then cast
+     * by the engine. Floating-point data converts to any floating-point target; integer data must be
+     * loaded in its own type.
+     *
+     * @throws SafetensorsException naming the file and tensor when the conversion is not possible
+     */
+    public NDArray loadAs(String name, NDManager manager, DataType target) throws IOException {
+        TensorInfo info = info(name);
+        DataType source = info.dtype().toDataType();
+        if (source == target) {
+            return load(name, manager);
+        }
+        boolean engineBf16 = manager.getEngine().hasCapability("BF16");
+        if (target == DataType.BFLOAT16 && !engineBf16) {
+            throw new SafetensorsException(path + ": tensor '" + name + "' cannot become bf16: engine "
+                    + manager.getEngine().getEngineName() + " has no bf16 capability");
+        }
+        if (!source.isFloating() || !target.isFloating()) {
+            throw new SafetensorsException(path + ": tensor '" + name + "' is " + info.dtype()
+                    + " and cannot be converted to " + target);
+        }
+        NDArray loaded;
+        if (info.dtype() == SafetensorsDtype.BF16 && !engineBf16) {
+            loaded = loadBf16AsFloat32(name, manager);
+            if (target == DataType.FLOAT32) {
+                return loaded;
+            }
+        } else {
+            loaded = load(name, manager);
+        }
+        try (NDArray toClose = loaded) {
+            NDArray converted = toClose.toType(target, true);
+            converted.setName(name);
+            return converted;
+        }
+    }
+
+    /** bf16 bits widened to fp32 on the host: the fp32 value with the same sign, exponent and top mantissa bits. */
+    private NDArray loadBf16AsFloat32(String name, NDManager manager) throws IOException {
+        TensorInfo info = info(name);
+        if (info.byteLength() * 2 > Integer.MAX_VALUE) {
+            throw new SafetensorsException(path + ": tensor '" + name + "' is over 1 GB as bf16 (2 GB as fp32); "
+                    + "single tensors over 2 GB are not supported");
+        }
+        ShortBuffer src = map(name).asShortBuffer();
+        ByteBuffer owned = ByteBuffer.allocateDirect(src.remaining() * 4).order(ByteOrder.nativeOrder());
+        IntBuffer dst = owned.asIntBuffer();
+        int n = src.remaining();
+        for (int i = 0; i < n; i++) {
+            dst.put(i, (src.get(i) & 0xFFFF) << 16);
+        }
+        NDArray array = manager.create(owned, info.shape(), DataType.FLOAT32);
         array.setName(name);
         return array;
     }

@@ -1,0 +1,403 @@
+package ai.lorapar.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.lorapar.io.SafetensorsCheckpoint;
+import ai.lorapar.io.TensorInfo;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A LLaMA-family causal decoder (LLaMA-2/3, Qwen2/2.5, Mistral) on DJL NDArrays: token embeddings,
+ * per layer RMSNorm → grouped-query causal attention with rotary embeddings → residual → RMSNorm →
+ * SwiGLU MLP → residual, then a final RMSNorm and the (tied or separate) {@code lm_head}.
+ *
+ * <p>Every projection is a {@link Linear} reachable by its Hugging Face name through
+ * {@link #linear(String)} / {@link #linears()}, so adapters can be attached. Base weights are frozen
+ * (no gradient is attached to them); temporaries of a forward pass are freed per layer.
+ *
+ * <p>Padding: rows may be left- or right-padded; positions are {@code cumsum(mask) - 1}, as in
+ * transformers' {@code generate}, so a padded row yields the same logits at its real positions as
+ * the unpadded sequence.
+ */
+public final class DecoderModel implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
+
+    private final ModelConfig config;
+    private final NDManager manager;
+    private final DataType dtype;
+    private final NDArray embedTokens;
+    private final List<Layer> layers;
+    private final NDArray finalNorm;
+    private final Linear lmHead;
+    private final NDArray invFreq;
+    private final Map<String, Linear> linears;
+
+    private record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate,
+            Linear up, Linear down) {}
+
+    private DecoderModel(ModelConfig config, NDManager manager, DataType dtype, NDArray embedTokens, List<Layer> layers,
+            NDArray finalNorm, Linear lmHead) {
+        this.config = config;
+        this.manager = manager;
+        this.dtype = dtype;
+        this.embedTokens = embedTokens;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+        this.invFreq = manager.create(config.ropeInverseFrequencies());
+        Map<String, Linear> map = new LinkedHashMap<>();
+        for (Layer l : layers) {
+            for (Linear lin : List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down)) {
+                map.put(lin.name(), lin);
+            }
+        }
+        map.put(lmHead.name(), lmHead);
+        this.linears = Collections.unmodifiableMap(map);
+    }
+
+    /** Loads a model folder with the default compute dtype (see {@link #defaultDtype}). */
+    public static DecoderModel load(Path folder, NDManager parent) throws IOException {
+        return load(folder, parent, null);
+    }
+
+    /**
+     * Loads {@code folder} (config.json, generation_config.json, model.safetensors or a sharded index)
+     * into a sub-manager of {@code parent}, on its device.
+     *
+     * @param dtype the compute dtype of the base weights, or null for {@link #defaultDtype}; bf16 needs
+     *     an engine with the {@code BF16} capability
+     * @throws ModelConfigException when a tensor is missing or its shape disagrees with config.json
+     */
+    public static DecoderModel load(Path folder, NDManager parent, DataType dtype) throws IOException {
+        ModelConfig config = ModelConfig.load(folder);
+        try (SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(folder)) {
+            DataType target = dtype != null ? dtype : defaultDtype(parent);
+            if (target == DataType.BFLOAT16 && !parent.getEngine().hasCapability("BF16")) {
+                throw new ModelConfigException("compute dtype bf16 requested, but engine "
+                        + parent.getEngine().getEngineName() + " has no BF16 capability (use FLOAT32 or FLOAT16)");
+            }
+            if (!target.isFloating()) {
+                throw new IllegalArgumentException("compute dtype must be floating point, got " + target);
+            }
+            NDManager m = parent.newSubManager();
+            try {
+                DecoderModel model = build(config, ckpt, m, target);
+                LOG.info("loaded {} from {} as {} on {}", config, folder, target, m.getDevice());
+                return model;
+            } catch (IOException | RuntimeException e) {
+                m.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * The compute dtype chosen when none is given (the same policy as the engine package's
+     * {@code EngineSupport.computeDtype}): fp32 on a CPU; on an accelerator bf16 when the engine has
+     * the {@code BF16} capability, else fp16. Checkpoint data of another dtype is converted while
+     * loading (bf16 through fp32 on the host when the engine lacks bf16).
+     */
+    public static DataType defaultDtype(NDManager manager) {
+        if (!manager.getDevice().isGpu()) {
+            return DataType.FLOAT32;
+        }
+        return manager.getEngine().hasCapability("BF16") ? DataType.BFLOAT16 : DataType.FLOAT16;
+    }
+
+    private static DecoderModel build(ModelConfig c, SafetensorsCheckpoint ckpt, NDManager m, DataType dt)
+            throws IOException {
+        long h = c.hiddenSize();
+        long qOut = (long) c.numHeads() * c.headDim();
+        long kvOut = (long) c.numKeyValueHeads() * c.headDim();
+        long ffn = c.intermediateSize();
+        NDArray embed = tensor(ckpt, c, m, dt, "model.embed_tokens.weight", c.vocabSize(), h);
+        List<Layer> layers = new ArrayList<>();
+        for (int i = 0; i < c.numLayers(); i++) {
+            String p = "model.layers." + i + ".";
+            NDArray inNorm = tensor(ckpt, c, m, dt, p + "input_layernorm.weight", h);
+            Linear q = linear(ckpt, c, m, dt, p + "self_attn.q_proj", qOut, h, c.attentionBias());
+            Linear k = linear(ckpt, c, m, dt, p + "self_attn.k_proj", kvOut, h, c.attentionBias());
+            Linear v = linear(ckpt, c, m, dt, p + "self_attn.v_proj", kvOut, h, c.attentionBias());
+            Linear o = linear(ckpt, c, m, dt, p + "self_attn.o_proj", h, qOut, false);
+            NDArray postNorm = tensor(ckpt, c, m, dt, p + "post_attention_layernorm.weight", h);
+            Linear gate = linear(ckpt, c, m, dt, p + "mlp.gate_proj", ffn, h, c.mlpBias());
+            Linear up = linear(ckpt, c, m, dt, p + "mlp.up_proj", ffn, h, c.mlpBias());
+            Linear down = linear(ckpt, c, m, dt, p + "mlp.down_proj", h, ffn, c.mlpBias());
+            layers.add(new Layer(inNorm, q, k, v, o, postNorm, gate, up, down));
+        }
+        NDArray norm = tensor(ckpt, c, m, dt, "model.norm.weight", h);
+        Linear head;
+        if (c.tieWordEmbeddings()) {
+            head = new Linear("lm_head", embed, null);
+        } else {
+            if (!ckpt.contains("lm_head.weight")) {
+                throw new ModelConfigException(ckpt.folder() + ": missing tensor 'lm_head.weight' and config.json has "
+                        + "tie_word_embeddings=false");
+            }
+            head = new Linear("lm_head", tensor(ckpt, c, m, dt, "lm_head.weight", c.vocabSize(), h), null);
+        }
+        return new DecoderModel(c, m, dt, embed, List.copyOf(layers), norm, head);
+    }
+
+    private static Linear linear(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
+            long out, long in, boolean biasRequired) throws IOException {
+        NDArray w = tensor(ckpt, c, m, dt, name + ".weight", out, in);
+        NDArray b = null;
+        if (biasRequired || ckpt.contains(name + ".bias")) {
+            b = tensor(ckpt, c, m, dt, name + ".bias", out);
+        }
+        return new Linear(name, w, b);
+    }
+
+    private static NDArray tensor(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
+            long... expected) throws IOException {
+        if (!ckpt.contains(name)) {
+            throw new ModelConfigException(ckpt.folder() + ": missing tensor '" + name + "' required by "
+                    + c.source() + " (" + c.modelType() + ")");
+        }
+        TensorInfo info = ckpt.info(name);
+        Shape want = new Shape(expected);
+        if (!info.shape().equals(want)) {
+            throw new ModelConfigException(ckpt.fileOf(name).path() + ": tensor '" + name + "' has shape "
+                    + info.shape() + " but " + c.source() + " implies " + want + " (" + c + ")");
+        }
+        return ckpt.loadAs(name, m, dt);
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The compute dtype of the base weights. */
+    public DataType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return manager.getDevice();
+    }
+
+    /** The manager holding the base weights. */
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** All linear layers by Hugging Face module name, layer by layer (q, k, v, o, gate, up, down), then lm_head. */
+    public Map<String, Linear> linears() {
+        return linears;
+    }
+
+    /** The linear layer named {@code name} (e.g. {@code model.layers.3.mlp.down_proj}), or an error listing examples. */
+    public Linear linear(String name) {
+        Linear l = linears.get(name);
+        if (l == null) {
+            throw new IllegalArgumentException("no linear layer '" + name + "'; names look like "
+                    + "model.layers.{0.." + (config.numLayers() - 1) + "}.self_attn.{q,k,v,o}_proj, "
+                    + "model.layers.{i}.mlp.{gate,up,down}_proj, lm_head");
+        }
+        return l;
+    }
+
+    /** Enables or disables every installed adapter at once (disabled = the frozen base model). */
+    public void setAdaptersEnabled(boolean enabled) {
+        for (Linear l : linears.values()) {
+            l.setAdapterEnabled(enabled);
+        }
+    }
+
+    /** The token embedding matrix {@code [vocab, hidden]}. Do not close it. */
+    public NDArray embedTokens() {
+        return embedTokens;
+    }
+
+    /** A KV cache for {@code batch} rows and up to {@code capacity} positions, on the model's device. */
+    public KvCache newCache(NDManager parent, int batch, int capacity) {
+        return new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity, config.headDim(),
+                dtype);
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    /**
+     * Logits for every position.
+     *
+     * @param inputIds {@code [batch, T]} token ids (int32 or int64)
+     * @param attentionMask {@code [batch, T]} 1 for real tokens and 0 for padding, or null for none
+     * @param training whether adapters run in training mode (dropout)
+     * @return {@code [batch, T, vocab]} in the compute dtype, attached to {@code inputIds}' manager
+     */
+    public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training) {
+        return forward(inputIds, attentionMask, null, training, false);
+    }
+
+    /**
+     * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
+     * values are appended to it.
+     *
+     * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
+     *     with padding this is each row's last token only when rows are left-padded
+     */
+    public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
+        NDManager out = inputIds.getManager();
+        Shape s = inputIds.getShape();
+        if (s.dimension() != 2) {
+            throw new IllegalArgumentException("inputIds must be [batch, T], got " + s);
+        }
+        int batch = (int) s.get(0);
+        int t = (int) s.get(1);
+        if (attentionMask != null && !attentionMask.getShape().equals(s)) {
+            throw new IllegalArgumentException("attentionMask shape " + attentionMask.getShape() + " differs from inputIds "
+                    + s);
+        }
+        if (cache != null && cache.batchSize() != batch) {
+            throw new IllegalArgumentException("cache holds " + cache.batchSize() + " rows, inputIds has " + batch);
+        }
+        try (NDManager scope = out.newSubManager()) {
+            int past = cache == null ? 0 : cache.length();
+            NDArray mask = attentionMask != null ? attentionMask.toType(DataType.INT64, true)
+                    : scope.ones(new Shape(batch, t), DataType.INT64);
+            mask.attach(scope);
+            NDArray fullMask = mask;
+            if (cache != null) {
+                fullMask = cache.extendMask(mask).duplicate();
+                fullMask.attach(scope);
+            }
+            int total = past + t;
+            // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
+            NDArray pos = fullMask.cumSum(1).sub(1).maximum(0);
+            if (past > 0) {
+                pos = pos.get(new NDIndex(":, {}:", past));
+            }
+            NDArray posF = pos.toType(DataType.FLOAT32, false).expandDims(2); // [B,T,1]
+            NDArray freqs = posF.mul(invFreq); // [B,T,D/2], fp32 like transformers
+            NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 2);
+            NDArray cos = emb.cos().toType(dtype, false).expandDims(1); // [B,1,T,D]
+            NDArray sin = emb.sin().toType(dtype, false).expandDims(1);
+            NDArray bias = attentionBias(scope, fullMask, past, t, total);
+
+            NDArray ids = inputIds.duplicate();
+            ids.attach(scope);
+            ids = ids.toType(DataType.INT64, false).reshape(-1);
+            NDArray x = embedTokens.get(ids);
+            x.attach(scope);
+            NDArray hidden = x.reshape(batch, t, config.hiddenSize());
+            for (int i = 0; i < layers.size(); i++) {
+                try (NDManager ls = scope.newSubManager()) {
+                    hidden.attach(ls);
+                    NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, cache, past, training);
+                    next.attach(scope);
+                    hidden = next;
+                }
+            }
+            if (cache != null) {
+                cache.advance(t);
+            }
+            if (lastOnly) {
+                hidden = hidden.get(new NDIndex(":, -1:, :"));
+            }
+            NDArray normed = rmsNorm(hidden, finalNorm);
+            NDArray logits = lmHead.forward(normed, training);
+            logits.attach(out);
+            return logits;
+        }
+    }
+
+    /** Additive fp32 attention bias {@code [B,1,T,S]}: 0 where a query may attend to a key, fp32's minimum elsewhere. */
+    private NDArray attentionBias(NDManager scope, NDArray fullMask, int past, int t, int total) {
+        NDArray rows = scope.arange(past, past + t, 1, DataType.INT64).reshape(t, 1);
+        NDArray cols = scope.arange(0, total, 1, DataType.INT64).reshape(1, total);
+        NDArray causal = cols.lte(rows).expandDims(0); // [1,T,S]
+        NDArray keys = fullMask.eq(1).expandDims(1); // [B,1,S]
+        NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
+        NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);
+        return blocked.mul(-Float.MAX_VALUE);
+    }
+
+    private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, KvCache cache,
+            int past, boolean training) {
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
+        int heads = config.numHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        int rep = heads / kvHeads;
+
+        NDArray hn = rmsNorm(x, l.inputNorm);
+        NDArray q = l.q.forward(hn, training).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
+        NDArray k = l.k.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        NDArray v = l.v.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
+        q = rope(q, cos, sin, d);
+        k = rope(k, cos, sin, d);
+        NDArray keys = k;
+        NDArray values = v;
+        if (cache != null) {
+            NDList kv = cache.append(index, past, k, v);
+            keys = kv.get(0);
+            values = kv.get(1);
+            keys.attach(x.getManager());
+            values.attach(x.getManager());
+        }
+        long total = keys.getShape().get(2);
+        // grouped-query attention without materialising repeated keys: fold the query heads of a group into rows
+        NDArray qg = q.reshape(b, kvHeads, rep * t, d);
+        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        // the mask is added and the softmax taken in fp32, so fp16/bf16 scores cannot overflow to -inf
+        scores = scores.reshape(b, heads, t, total).toType(DataType.FLOAT32, false).add(bias);
+        NDArray probs = scores.softmax(-1).toType(dtype, false);
+        NDArray ctx = probs.reshape(b, kvHeads, rep * t, total).matMul(values); // [B,KV,rep*T,D]
+        ctx = ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+        NDArray h = x.add(l.o.forward(ctx, training));
+
+        NDArray hn2 = rmsNorm(h, l.postNorm);
+        NDArray gate = l.gate.forward(hn2, training);
+        NDArray act = gate.mul(Activation.sigmoid(gate));
+        NDArray mlp = l.down.forward(act.mul(l.up.forward(hn2, training)), training);
+        return h.add(mlp);
+    }
+
+    /** HF rotate-half rotary embedding: {@code x·cos + rotate_half(x)·sin}. */
+    private static NDArray rope(NDArray x, NDArray cos, NDArray sin, int d) {
+        int half = d / 2;
+        NDArray x1 = x.get(new NDIndex("..., :{}", half));
+        NDArray x2 = x.get(new NDIndex("..., {}:", half));
+        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
+        return x.mul(cos).add(rotated.mul(sin));
+    }
+
+    /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */
+    private NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray variance = xf.square().mean(new int[] {-1}, true);
+        NDArray normed = xf.div(variance.add(config.rmsNormEps()).sqrt());
+        NDArray back = normed.getDataType() == dtype ? normed : normed.toType(dtype, false);
+        return back.mul(weight);
+    }
+
+    /** The final hidden states' logits for given hidden states {@code [..., hidden]} (already normalised). */
+    NDArray lmHead(NDArray normedHidden, boolean training) {
+        return lmHead.forward(normedHidden, training);
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

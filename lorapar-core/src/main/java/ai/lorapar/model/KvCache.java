@@ -1,0 +1,104 @@
+package ai.lorapar.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Keys and values of every layer for incremental decoding, preallocated for {@code capacity}
+ * positions ({@code [batch, kvHeads, capacity, headDim]} per layer, written in place), plus the
+ * attention mask of the positions seen so far. Create it with {@link DecoderModel#newCache}; it owns
+ * its arrays and must be closed.
+ */
+public final class KvCache implements AutoCloseable {
+    private final NDManager manager;
+    private final NDArray[] keys;
+    private final NDArray[] values;
+    private final int batch;
+    private final int capacity;
+    private NDArray mask; // [batch, length] int64, 1 = real token
+    private int length;
+
+    KvCache(NDManager parent, int layers, int batch, int kvHeads, int capacity, int headDim, DataType dtype) {
+        this.manager = parent.newSubManager();
+        this.batch = batch;
+        this.capacity = capacity;
+        this.keys = new NDArray[layers];
+        this.values = new NDArray[layers];
+        Shape s = new Shape(batch, kvHeads, capacity, headDim);
+        for (int i = 0; i < layers; i++) {
+            keys[i] = manager.zeros(s, dtype);
+            values[i] = manager.zeros(s, dtype);
+        }
+    }
+
+    /** Positions held so far. */
+    public int length() {
+        return length;
+    }
+
+    /** The most positions this cache can hold. */
+    public int capacity() {
+        return capacity;
+    }
+
+    public int batchSize() {
+        return batch;
+    }
+
+    /** The mask of the positions so far ({@code [batch, length]}, int64), or null when empty. Do not close it. */
+    public NDArray mask() {
+        return mask;
+    }
+
+    /**
+     * Extends the mask by {@code stepMask} ({@code [batch, T]}) and returns the full mask; called once
+     * per forward pass, before the layers append their keys and values.
+     */
+    NDArray extendMask(NDArray stepMask) {
+        int t = (int) stepMask.getShape().get(1);
+        if (length + t > capacity) {
+            throw new IllegalStateException("KV cache full: " + length + " + " + t + " positions exceed its capacity "
+                    + capacity + "; create it with a larger capacity");
+        }
+        NDArray m = stepMask.toType(DataType.INT64, true);
+        m.attach(manager);
+        if (mask == null) {
+            mask = m;
+        } else {
+            NDArray joined = NDArrays.concat(new NDList(mask, m), 1);
+            joined.attach(manager);
+            mask.close();
+            m.close();
+            mask = joined;
+        }
+        return mask;
+    }
+
+    /**
+     * Writes layer {@code layer}'s new keys/values ({@code [batch, kvHeads, T, headDim]}) after the
+     * {@code past} positions and returns views of all positions so far; the caller closes the views.
+     */
+    NDList append(int layer, int past, NDArray k, NDArray v) {
+        int t = (int) k.getShape().get(2);
+        NDIndex slot = new NDIndex(":, :, {}:{}", past, past + t);
+        keys[layer].set(slot, k);
+        values[layer].set(slot, v);
+        NDIndex upTo = new NDIndex(":, :, :{}", past + t);
+        return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
+    }
+
+    /** Called once the layers have appended a forward pass of {@code t} positions. */
+    void advance(int t) {
+        length += t;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

@@ -1,0 +1,114 @@
+package ai.lorapar.model;
+
+import ai.djl.ndarray.NDArray;
+
+import java.util.Objects;
+
+/**
+ * A frozen linear layer addressed by its Hugging Face module name (for example
+ * {@code model.layers.0.self_attn.q_proj}): {@code y = x·Wᵀ + b}, plus the output of an optional
+ * {@link LinearAdapter} while adapters are enabled. The weight ({@code [out, in]}, compute dtype) and
+ * the bias belong to the model, which closes them; an adapter owns its own parameters.
+ */
+public final class Linear {
+    private final String name;
+    private final NDArray weight;
+    private final NDArray bias;
+    private final NDArray weightT; // a transposed view, made once so a forward pass creates no handle in the model's manager
+    private volatile LinearAdapter adapter;
+    private volatile boolean adapterEnabled = true;
+
+    Linear(String name, NDArray weight, NDArray bias) {
+        this.name = Objects.requireNonNull(name);
+        this.weight = Objects.requireNonNull(weight);
+        this.bias = bias;
+        this.weightT = weight.transpose();
+    }
+
+    /** The Hugging Face module name, without {@code .weight}. */
+    public String name() {
+        return name;
+    }
+
+    /** The frozen weight, shape {@code [outFeatures, inFeatures]}. Do not modify or close it. */
+    public NDArray weight() {
+        return weight;
+    }
+
+    /** The frozen bias ({@code [outFeatures]}), or null. */
+    public NDArray bias() {
+        return bias;
+    }
+
+    public long inFeatures() {
+        return weight.getShape().get(1);
+    }
+
+    public long outFeatures() {
+        return weight.getShape().get(0);
+    }
+
+    /** The adapter, or null. */
+    public LinearAdapter adapter() {
+        return adapter;
+    }
+
+    /** Installs (or, with null, removes) the adapter. The caller keeps ownership of its parameters. */
+    public void setAdapter(LinearAdapter adapter) {
+        this.adapter = adapter;
+    }
+
+    /** Whether an installed adapter takes part in {@link #forward}. */
+    public boolean isAdapterEnabled() {
+        return adapterEnabled;
+    }
+
+    /** Enables or disables the adapter without removing it (a reference policy = base model). */
+    public void setAdapterEnabled(boolean enabled) {
+        this.adapterEnabled = enabled;
+    }
+
+    /** The base output without any adapter. The caller closes the result. */
+    public NDArray forwardBase(NDArray x) {
+        NDArray y = x.matMul(weightT);
+        if (bias != null) {
+            NDArray withBias = y.add(bias);
+            y.close();
+            y = withBias;
+        }
+        return y;
+    }
+
+    /** {@code x·Wᵀ + b (+ adapter delta)}; {@code x} is {@code [..., inFeatures]}. The caller closes the result. */
+    public NDArray forward(NDArray x, boolean training) {
+        NDArray y = forwardBase(x);
+        LinearAdapter a = adapter;
+        if (a == null || !adapterEnabled) {
+            return y;
+        }
+        NDArray delta = a.delta(this, x, training);
+        if (delta == null) {
+            return y;
+        }
+        try {
+            if (delta.getDataType() != y.getDataType()) {
+                NDArray cast = delta.toType(y.getDataType(), false);
+                if (cast != delta) {
+                    delta.close();
+                    delta = cast;
+                }
+            }
+            NDArray out = y.add(delta);
+            y.close();
+            return out;
+        } finally {
+            delta.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Linear[" + name + ", " + inFeatures() + "->" + outFeatures() + (bias != null ? ", bias" : "")
+                + (adapter != null ? ", adapter" + (adapterEnabled ? "" : " (disabled)") : "") + "]";
+    }
+}

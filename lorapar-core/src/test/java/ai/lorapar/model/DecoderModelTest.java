@@ -1,0 +1,139 @@
+package ai.lorapar.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class DecoderModelTest {
+    static final float TOL = 1e-4f;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "llama_bf16", "qwen2", "mistral"})
+    void logitsMatchTransformers(String name) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+            assertThat(model.dtype()).isEqualTo(DataType.FLOAT32);
+            float worst = 0;
+            for (int i = 0; i < 3; i++) {
+                NDArray ids = Fixtures.ref(name, "single." + i + ".input_ids", m).expandDims(0);
+                NDArray expected = Fixtures.ref(name, "single." + i + ".logits", m);
+                NDArray logits = model.forward(ids, null, false).squeeze(0);
+                assertThat(logits.getShape()).isEqualTo(expected.getShape());
+                worst = Math.max(worst, Fixtures.maxAbsDiff(logits, expected));
+            }
+            System.err.printf("%s: unpadded logits max |diff| %s%n", name, worst);
+            assertThat(worst).isLessThan(TOL);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "qwen2", "mistral"})
+    void leftPaddedBatchMatchesUnpaddedSequences(String name) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+            NDArray ids = Fixtures.ref(name, "batch.input_ids", m);
+            NDArray mask = Fixtures.ref(name, "batch.attention_mask", m);
+            NDArray logits = model.forward(ids, mask, false);
+            long t = ids.getShape().get(1);
+            float worst = 0;
+            for (int i = 0; i < 3; i++) {
+                NDArray expected = Fixtures.ref(name, "single." + i + ".logits", m);
+                long len = expected.getShape().get(0);
+                NDArray row = logits.get(new NDIndex("{}, {}:, :", i, t - len));
+                worst = Math.max(worst, Fixtures.maxAbsDiff(row, expected));
+            }
+            System.err.printf("%s: left-padded logits max |diff| %s%n", name, worst);
+            assertThat(worst).isLessThan(TOL);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "qwen2", "mistral"})
+    void rightPaddedTrainingBatchAndPerExampleLoss(String name) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+            NDArray ids = Fixtures.ref(name, "loss.input_ids", m);
+            NDArray mask = Fixtures.ref(name, "loss.attention_mask", m);
+            NDArray labels = Fixtures.ref(name, "loss.labels", m);
+            NDArray logits = model.forward(ids, mask, true);
+            NDArray expectedLogits = Fixtures.ref(name, "loss.logits", m);
+            // compare at real positions only
+            NDArray maskF = mask.toType(DataType.FLOAT32, false).expandDims(-1);
+            float logitDiff = Fixtures.maxAbsDiff(logits.mul(maskF), expectedLogits.mul(maskF));
+            NDArray loss = CausalLmLoss.perExample(logits, labels);
+            NDArray expected = Fixtures.ref(name, "loss.per_example", m);
+            float lossDiff = Fixtures.maxAbsDiff(loss, expected);
+            System.err.printf("%s: training logits max |diff| %s, per-example loss max |diff| %s%n", name, logitDiff, lossDiff);
+            assertThat(logitDiff).isLessThan(TOL);
+            assertThat(lossDiff).isLessThan(TOL);
+            // per-token log-probs sum to minus the per-example loss times the answer length
+            NDArray tokenLp = CausalLmLoss.tokenLogProbs(logits, labels);
+            NDArray counts = labels.get(":, 1:").neq(CausalLmLoss.IGNORE_INDEX).toType(DataType.FLOAT32, false).sum(new int[] {1});
+            assertThat(Fixtures.maxAbsDiff(tokenLp.sum(new int[] {1}).neg(), loss.mul(counts))).isLessThan(1e-4f);
+            float mean = CausalLmLoss.mean(logits, labels).getFloat();
+            assertThat(mean).isCloseTo(expected.mean().getFloat(), org.assertj.core.data.Offset.offset(TOL));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "qwen2", "mistral"})
+    void ropeFrequenciesMatchTransformers(String name) throws Exception {
+        ModelConfig c = ModelConfig.load(Fixtures.model(name));
+        try (NDManager m = NDManager.newBaseManager()) {
+            float[] expected = Fixtures.ref(name, "rope.inv_freq", m).toFloatArray();
+            float[] actual = c.ropeInverseFrequencies();
+            assertThat(actual).hasSize(expected.length);
+            for (int i = 0; i < expected.length; i++) {
+                assertThat((double) actual[i]).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-6 * Math.abs(expected[i]) + 1e-12));
+            }
+        }
+    }
+
+    @Test
+    void kvCacheDecodingEqualsFullForward() throws Exception {
+        String name = "qwen2";
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+            NDArray ids = Fixtures.ref(name, "batch.input_ids", m);
+            NDArray mask = Fixtures.ref(name, "batch.attention_mask", m);
+            NDArray full = model.forward(ids, mask, false);
+            long t = ids.getShape().get(1);
+            int split = 6;
+            try (KvCache cache = model.newCache(m, 3, (int) t)) {
+                NDArray first = model.forward(ids.get(new NDIndex(":, :{}", split)), mask.get(new NDIndex(":, :{}", split)),
+                        cache, false, false);
+                // pad positions (all of row 2's first six) hold no meaningful logits: compare real tokens only
+                NDArray realF = mask.toType(DataType.FLOAT32, false).expandDims(-1);
+                NDArray firstMask = realF.get(new NDIndex(":, :{}, :", split));
+                assertThat(Fixtures.maxAbsDiff(first.mul(firstMask), full.get(new NDIndex(":, :{}, :", split)).mul(firstMask)))
+                        .isLessThan(TOL);
+                for (int s = split; s < t; s++) {
+                    NDArray step = model.forward(ids.get(new NDIndex(":, {}:{}", s, s + 1)),
+                            mask.get(new NDIndex(":, {}:{}", s, s + 1)), cache, false, true);
+                    NDArray stepMask = realF.get(new NDIndex(":, {}:{}, :", s, s + 1));
+                    assertThat(Fixtures.maxAbsDiff(step.mul(stepMask), full.get(new NDIndex(":, {}:{}, :", s, s + 1)).mul(stepMask)))
+                            .as("position %d", s).isLessThan(TOL);
+                }
+                assertThat(cache.length()).isEqualTo(t);
+            }
+        }
+    }
+
+    @Test
+    void everyLinearIsAddressableByItsHuggingFaceName() throws Exception {
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m)) {
+            assertThat(model.linears()).hasSize(2 * 7 + 1);
+            assertThat(model.linear("model.layers.1.self_attn.q_proj").bias()).isNotNull();
+            assertThat(model.linear("model.layers.1.self_attn.o_proj").bias()).isNull();
+            assertThat(model.linear("model.layers.0.mlp.down_proj").inFeatures()).isEqualTo(128);
+            assertThat(model.linear("lm_head").weight()).isSameAs(model.embedTokens()); // tied
+        }
+        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("mistral"), m)) {
+            assertThat(model.linear("model.layers.0.self_attn.q_proj").outFeatures()).isEqualTo(128); // head_dim 32
+            assertThat(model.linear("model.layers.0.self_attn.k_proj").outFeatures()).isEqualTo(32); // one kv head
+            assertThat(model.linear("lm_head").weight()).isNotSameAs(model.embedTokens());
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package ai.lorapar.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.lorapar.model.generate.Generator;
+import ai.lorapar.model.generate.SamplingConfig;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Forward passes, losses and generation leave no array behind in the model's or the caller's manager. */
+class NoLeakTest {
+    @Test
+    void noArraysAccumulate() throws Exception {
+        try (NDManager root = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), root);
+                NDManager caller = root.newSubManager()) {
+            NDArray ids = Fixtures.ref("qwen2", "loss.input_ids", caller);
+            NDArray mask = Fixtures.ref("qwen2", "loss.attention_mask", caller);
+            NDArray labels = Fixtures.ref("qwen2", "loss.labels", caller);
+            int modelArrays = model.manager().getManagedArrays().size();
+            int callerArrays = caller.getManagedArrays().size();
+            for (int i = 0; i < 3; i++) {
+                try (NDArray logits = model.forward(ids, mask, true); NDArray loss = CausalLmLoss.perExample(logits, labels)) {
+                    assertThat(loss.getShape().get(0)).isEqualTo(3);
+                }
+                new Generator(model).generate(List.of(new long[] {256, 1, 2}, new long[] {256, 5}),
+                        SamplingConfig.sample(4, 0.8, i).withTopK(20).withTopP(0.9));
+            }
+            assertThat(model.manager().getManagedArrays()).hasSize(modelArrays);
+            assertThat(caller.getManagedArrays()).hasSize(callerArrays);
+        }
+    }
+}
