@@ -1,5 +1,7 @@
 package ai.lorapar.split;
 
+import ai.lorapar.model.tokenizer.ChatMessage;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;

@@ -1,5 +1,7 @@
 package ai.lorapar.split;
 
+import ai.lorapar.model.tokenizer.ChatMessage;
+
 import ai.lorapar.data.Example;
 import java.util.List;
 import java.util.Objects;

@@ -1,5 +1,7 @@
 package ai.lorapar.split;
 
+import ai.lorapar.model.tokenizer.ChatMessage;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -2,7 +2,11 @@ package ai.lorapar.examples;
 
 import ai.lorapar.data.Example;
 import ai.lorapar.data.JsonlExamples;
+import ai.djl.ndarray.NDManager;
+import ai.lorapar.model.CausalLM;
+import ai.lorapar.model.tokenizer.PromptTemplate;
 import ai.lorapar.split.HeuristicTeacher;
+import ai.lorapar.split.ModelTeacher;
 import ai.lorapar.split.LabelStatistics;
 import ai.lorapar.split.LabelledDataset;
 import ai.lorapar.split.LabelledExample;
@@ -30,6 +34,8 @@ import java.util.Map;
  *   --endpoint URL        OpenAI-compatible API root, e.g. http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama)
  *   --model M1,M2,...     one teacher per model served at --endpoint (use an odd number)
  *   --api-key-env VAR     environment variable holding the API key (the key itself is never printed)
+ *   --local-model DIR     add an in-process teacher: a Hugging Face model folder loaded by this library
+ *   --local-template T    its chat template: chatml (default), llama2 or plain
  *   --teachers H1,H2,...  heuristic teachers to add: heuristic:steps, heuristic:arithmetic, heuristic:question
  *   --target-model NAME   the model the teachers role-play (default "LLaMA2 7B")
  *   --tie RULE            prefer-system2 (default), prefer-system1 or drop
@@ -89,8 +95,23 @@ public final class LabelDataset {
             usage("--model needs --endpoint");
             return;
         }
+        // An in-process teacher: a model folder loaded by this library, asked greedily.
+        String localModel = opts.remove("local-model");
+        String localTemplate = opts.remove("local-template");
+        NDManager localManager = null;
+        CausalLM local = null;
+        if (localModel != null) {
+            localManager = NDManager.newBaseManager();
+            local = CausalLM.load(Path.of(localModel), localManager);
+            if (local.tokenizer() == null) {
+                usage("--local-model " + localModel + " has no tokenizer.json");
+                return;
+            }
+            teachers.add(ModelTeacher.builder(local.generator(), Path.of(localModel).getFileName().toString())
+                    .template(PromptTemplate.named(localTemplate == null ? "chatml" : localTemplate)).build());
+        }
         String heuristics = opts.remove("teachers");
-        if (heuristics == null && endpoint == null) {
+        if (heuristics == null && endpoint == null && localModel == null) {
             heuristics = "heuristic:steps,heuristic:arithmetic,heuristic:question";
         }
         if (heuristics != null) {
@@ -115,7 +136,7 @@ public final class LabelDataset {
         String cache = opts.remove("cache");
         if (cache != null) {
             splitter.cache(Path.of(cache));
-        } else if (endpoint != null) {
+        } else if (endpoint != null || localModel != null) {
             splitter.cache(Path.of(output + ".cache.jsonl"));
         }
         int limit = intOption(opts, "limit", Integer.MAX_VALUE);
@@ -148,6 +169,10 @@ public final class LabelDataset {
             return;
         }
         labelled.writeJsonl(output);
+        if (local != null) {
+            local.close();
+            localManager.close();
+        }
         report(labelled, output);
     }
 
@@ -212,7 +237,7 @@ public final class LabelDataset {
     private static void usage(String problem) {
         System.err.println(problem);
         System.err.println("usage: LabelDataset INPUT.jsonl OUTPUT.jsonl [--endpoint URL --model M1,M2,M3 [--api-key-env VAR]]"
-                + " [--teachers heuristic:steps,heuristic:arithmetic,heuristic:question] [--target-model NAME]"
+                + " [--local-model DIR [--local-template chatml|llama2|plain]] [--teachers heuristic:steps,heuristic:arithmetic,heuristic:question] [--target-model NAME]"
                 + " [--tie prefer-system2|prefer-system1|drop] [--cache FILE] [--limit N] [--max-tokens N] [--concurrency N]");
         System.exit(64);
     }
