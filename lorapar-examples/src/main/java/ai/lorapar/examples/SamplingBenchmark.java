@@ -1,0 +1,65 @@
+package ai.lorapar.examples;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import ai.lorapar.model.DecoderModel;
+import ai.lorapar.model.generate.GenerationResult;
+import ai.lorapar.model.generate.Generator;
+import ai.lorapar.model.generate.SamplingConfig;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * GRPO-rollout sampling throughput, the shape of {@code peer_anchor.py gen}: a batch of random
+ * prompts, sampling at temperature 1 with no stop tokens (every row generates the full budget, like
+ * the peer's {@code min_new_tokens}), after a 16-token warm-up.
+ *
+ * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]}.
+ * MODEL_DIR is a Hugging Face folder (random weights are fine, e.g. saved by transformers).
+ */
+public final class SamplingBenchmark {
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of(args[0]);
+        int batch = 64;
+        int prompt = 128;
+        int fresh = 256;
+        Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        for (int i = 1; i < args.length; i++) {
+            switch (args[i]) {
+                case "--batch" -> batch = Integer.parseInt(args[++i]);
+                case "--prompt" -> prompt = Integer.parseInt(args[++i]);
+                case "--new" -> fresh = Integer.parseInt(args[++i]);
+                case "--device" -> device = "gpu".equals(args[++i]) ? Device.gpu() : Device.cpu();
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager)) {
+            int vocab = model.config().vocabSize();
+            Random rnd = new Random(0);
+            List<long[]> prompts = new ArrayList<>();
+            for (int b = 0; b < batch; b++) {
+                long[] ids = new long[prompt];
+                for (int t = 0; t < prompt; t++) {
+                    ids[t] = rnd.nextInt(vocab);
+                }
+                prompts.add(ids);
+            }
+            Generator generator = new Generator(model);
+            SamplingConfig warm = SamplingConfig.sample(16, 1.0, 1).withStopTokenIds(List.of()).withPadTokenId(0);
+            generator.generate(prompts, warm);
+            SamplingConfig config = SamplingConfig.sample(fresh, 1.0, 2).withStopTokenIds(List.of()).withPadTokenId(0);
+            long t0 = System.nanoTime();
+            GenerationResult result = generator.generate(prompts, config);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            long produced = result.newTokens();
+            System.out.printf(Locale.ROOT,
+                    "sampling %s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)%n",
+                    dir.getFileName(), device, model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced);
+        }
+    }
+}
