@@ -1,5 +1,6 @@
 package ai.lorapar.io;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -33,7 +34,7 @@ class SafetensorsValidationTest {
 
     @Test
     void writesWhatPythonSafetensorsReadsAndReadsItBack() throws Exception {
-        try (NDManager m = NDManager.newBaseManager()) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Map<String, NDArray> t = new LinkedHashMap<>();
             t.put("w", m.create(new float[] {1.5f, -2f, 3.25f, 0f, 5f, 6f}, new Shape(2, 3)));
             t.put("ids", m.create(new long[] {7, -8}));
@@ -106,7 +107,7 @@ class SafetensorsValidationTest {
 
     @Test
     void failedWriteLeavesNothingBehind() throws Exception {
-        try (NDManager m = NDManager.newBaseManager()) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Map<String, NDArray> t = new LinkedHashMap<>();
             t.put("a", m.create(new float[] {1}));
             t.put("s", m.create("text")); // a string array cannot be stored

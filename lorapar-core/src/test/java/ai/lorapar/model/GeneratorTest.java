@@ -1,6 +1,9 @@
 package ai.lorapar.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import org.junit.jupiter.api.Assumptions;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.GenerationResult.FinishReason;
@@ -21,6 +24,24 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class GeneratorTest {
 
+    /** Device of the model (CPU; the GPU subclasses re-run every test on CUDA). */
+    protected Device device() {
+        return Device.cpu();
+    }
+
+    /** Compute dtype of the base weights. */
+    protected DataType dtype() {
+        return DataType.FLOAT32;
+    }
+
+    private NDManager manager() {
+        return NDManager.newBaseManager(device());
+    }
+
+    private DecoderModel load(String name, NDManager m) throws Exception {
+        return DecoderModel.load(Fixtures.model(name), m, dtype());
+    }
+
     static List<long[]> prompts(String name, NDManager m) {
         List<long[]> p = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
@@ -32,7 +53,9 @@ class GeneratorTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama", "llama_bf16", "qwen2", "mistral"})
     void batchedGreedyMatchesTransformersTokenForToken(String name) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+        // Token-for-token identity with transformers is an fp32 claim: in bf16 near-ties flip.
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "greedy identity is checked in fp32");
+        try (NDManager m = manager(); DecoderModel model = load(name, m)) {
             List<long[]> prompts = prompts(name, m);
             GenerationResult r = new Generator(model).generate(prompts, SamplingConfig.greedy(8));
             float worst = 0;
@@ -54,7 +77,7 @@ class GeneratorTest {
 
     @Test
     void seededSamplingIsReproducibleAndFiltersApply() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m)) {
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m)) {
             List<long[]> prompts = prompts("qwen2", m);
             Generator g = new Generator(model);
             SamplingConfig cfg = SamplingConfig.sample(6, 1.0, 42);
@@ -95,7 +118,7 @@ class GeneratorTest {
 
     @Test
     void stopsOnStopTokenPerRow() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("llama"), m)) {
+        try (NDManager m = manager(); DecoderModel model = load("llama", m)) {
             List<long[]> prompts = prompts("llama", m);
             Generator g = new Generator(model);
             GenerationResult greedy = g.generate(prompts, SamplingConfig.greedy(8));
@@ -128,21 +151,21 @@ class GeneratorTest {
                 }
             }
         }
-        try (NDManager m = NDManager.newBaseManager(); CausalLM lm = CausalLM.load(dir, m)) {
+        try (NDManager m = manager(); CausalLM lm = CausalLM.load(dir, m)) {
             assertThat(lm.tokenizer()).isNotNull();
             GenerationResult r = lm.generator().generateText(List.of(PromptTemplate.llama2Chat().prompt("hi")),
                     SamplingConfig.greedy(4));
             assertThat(r.sequences().get(0).prompt()).startsWith(256, '[', 'I', 'N', 'S', 'T', ']');
             assertThat(r.texts().get(0)).isNotNull();
         }
-        try (NDManager m = NDManager.newBaseManager(); CausalLM lm = CausalLM.load(Fixtures.model("llama"), m)) {
+        try (NDManager m = manager(); CausalLM lm = CausalLM.load(Fixtures.model("llama"), m)) {
             assertThat(lm.tokenizer()).isNull();
         }
     }
 
     @Test
     void generatesTextThroughTokenizerAndTemplate() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m);
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m);
                 TextTokenizer tk = TextTokenizer.load(Fixtures.root().resolve("byte-tokenizer"))) {
             Generator g = new Generator(model, tk);
             String prompt = PromptTemplate.chatMl().prompt("Be brief.", "Hi");

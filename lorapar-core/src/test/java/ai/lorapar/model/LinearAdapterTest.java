@@ -1,5 +1,6 @@
 package ai.lorapar.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -18,7 +19,7 @@ class LinearAdapterTest {
     void adapterDeltaEqualsAModifiedBaseWeight() throws Exception {
         String name = "llama";
         String target = "model.layers.1.self_attn.v_proj";
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = DecoderModel.load(Fixtures.model(name), m)) {
             NDArray ids = Fixtures.ref(name, "single.1.input_ids", m).expandDims(0);
             NDArray base = model.forward(ids, null, false);
             Linear v = model.linear(target);
@@ -46,7 +47,7 @@ class LinearAdapterTest {
 
     @Test
     void adaptersCanBeDisabledAndSeeTheTrainingFlag() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m)) {
             NDArray ids = Fixtures.ref("qwen2", "single.0.input_ids", m).expandDims(0);
             NDArray base = model.forward(ids, null, false);
             AtomicInteger trainingCalls = new AtomicInteger();

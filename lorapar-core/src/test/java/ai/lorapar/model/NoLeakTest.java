@@ -1,5 +1,6 @@
 package ai.lorapar.model;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.model.generate.Generator;
@@ -14,7 +15,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class NoLeakTest {
     @Test
     void noArraysAccumulate() throws Exception {
-        try (NDManager root = NDManager.newBaseManager(); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), root);
+        try (NDManager root = NDManager.newBaseManager(Device.cpu()); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), root);
                 NDManager caller = root.newSubManager()) {
             NDArray ids = Fixtures.ref("qwen2", "loss.input_ids", caller);
             NDArray mask = Fixtures.ref("qwen2", "loss.attention_mask", caller);

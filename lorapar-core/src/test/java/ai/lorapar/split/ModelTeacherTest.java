@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.data.Example;
 import ai.lorapar.model.DecoderModel;
@@ -28,7 +29,7 @@ class ModelTeacherTest {
 
     @Test
     void repliesWithTheGreedyGenerationOfTheRenderedPromptAndIsCached() throws Exception {
-        try (NDManager m = NDManager.newBaseManager();
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
                 DecoderModel model = DecoderModel.load(fixtures().resolve("qwen2").resolve("model"), m);
                 TextTokenizer tk = TextTokenizer.load(fixtures().resolve("byte-tokenizer"))) {
             Generator generator = new Generator(model, tk);
@@ -62,7 +63,7 @@ class ModelTeacherTest {
 
     @Test
     void generatorWithoutTokenizerIsAConfigurationError() throws Exception {
-        try (NDManager m = NDManager.newBaseManager();
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
                 DecoderModel model = DecoderModel.load(fixtures().resolve("qwen2").resolve("model"), m)) {
             ModelTeacher teacher = ModelTeacher.builder(new Generator(model), "no-tokenizer").build();
             Example example = Example.of("1", "q", "a");

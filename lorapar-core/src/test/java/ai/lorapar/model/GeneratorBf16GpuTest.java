@@ -1,0 +1,19 @@
+package ai.lorapar.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import org.junit.jupiter.api.Tag;
+
+/** Every {@link GeneratorTest} again on CUDA in bf16 (bounds documented in the base class). */
+@Tag("gpu")
+class GeneratorBf16GpuTest extends GeneratorTest {
+    @Override
+    protected Device device() {
+        return Device.gpu();
+    }
+
+    @Override
+    protected DataType dtype() {
+        return DataType.BFLOAT16;
+    }
+}
