@@ -61,7 +61,7 @@ public final class LoraTargets {
         }
         List<String> copy = List.copyOf(names);
         for (LoraTargets preset : List.of(QKV, GUD, QKVGUD, QKVOGUD)) {
-            if (preset.entries.equals(copy)) {
+            if (preset.entries.size() == copy.size() && preset.entries.containsAll(copy)) {
                 return preset;
             }
         }

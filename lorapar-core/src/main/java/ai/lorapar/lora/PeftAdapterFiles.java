@@ -197,6 +197,7 @@ final class PeftAdapterFiles {
         requireFalse(o, "use_rslora", configPath, "rank-stabilised scaling (alpha/√r) is not supported");
         requireFalse(o, "use_dora", configPath, "DoRA adapters are not supported");
         requireFalse(o, "fan_in_fan_out", configPath, "fan_in_fan_out (Conv1D-style weights) is not supported");
+        requireFalse(o, "lora_bias", configPath, "LoRA biases are not supported");
         if (o.has("bias") && !o.get("bias").isJsonNull() && !"none".equals(o.get("bias").getAsString())) {
             throw new AdapterFormatException(configPath + ": bias is '" + o.get("bias").getAsString()
                     + "'; only bias \"none\" is supported");
@@ -207,7 +208,8 @@ final class PeftAdapterFiles {
                         + "are not supported");
             }
         }
-        for (String key : List.of("layers_to_transform", "modules_to_save")) {
+        for (String key : List.of("layers_to_transform", "layers_pattern", "modules_to_save", "exclude_modules",
+                "target_parameters", "trainable_token_indices", "layer_replication")) {
             if (o.has(key) && !o.get(key).isJsonNull() && !(o.get(key).isJsonArray() && o.getAsJsonArray(key).isEmpty())) {
                 throw new AdapterFormatException(configPath + ": " + key + " is set; it is not supported");
             }
