@@ -18,8 +18,15 @@ Outputs (in OUT):
                                init_lora_weights="pissa" (exact SVD) / "olora" on layer 0, r=4, lora_alpha=8
   peft_check.json              per java adapter: max |PEFT logits - lorapar logits| (and the base's distance)
   peft_check/<name>.safetensors   PEFT's logits for each java adapter
+The java adapters come from PeftExportForDeviceTest (here, on the CPU):
+  mvn -q -B -o -pl lorapar-core test -Dtest=ai.lorapar.lora.PeftExportForDeviceTest \
+      -Dsurefire.failIfNoSpecifiedTests=false -Dlorapar.peftExport=/work/main/.gen/java_adapters
+and fixtures/models/llama/model is copied to /work/main/.gen/llama/model with this script.
 Usage: device run with carry [".gen"]:
   cd .gen && PYTHONUNBUFFERED=1 python3 make_lora_fixtures.py $OUT/fx && cd $OUT && tar czf fx.tgz fx && rm -rf fx
+Then unpack fx/* into src/test/resources/fixtures/lora/ (without peft_adapter/README.md) and copy the
+java adapters to fixtures/lora/java_adapters/. Made with torch 2.11.0+cu130, transformers 5.17.0,
+peft 0.21.0 on the CPU of the device machine in ~20 s (see fixtures/lora/gen.log).
 """
 import glob
 import json

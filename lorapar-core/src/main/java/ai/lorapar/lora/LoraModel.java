@@ -37,7 +37,9 @@ import java.util.TreeMap;
  * partition's {@code StageMasks} and of {@code MaskedAdamW}'s masks.
  *
  * <p>{@link #setEnabled(boolean) Disabled}, the model is the original base model (GRPO's reference
- * policy), for residual initialisations too. {@link #merge()} folds the adapters into the base
+ * policy), for residual initialisations too (use this rather than
+ * {@code DecoderModel.setAdaptersEnabled(false)}, which for PiSSA/OLoRA would leave the residual
+ * W − scaling·B₀·A₀, as PEFT's {@code disable_adapter} does). {@link #merge()} folds the adapters into the base
  * weights (faster inference), {@link #unmerge()} takes them out again; merging rounds to the base
  * weights' dtype, so with fp16/bf16 weights an unmerge does not restore them bit for bit.
  *
