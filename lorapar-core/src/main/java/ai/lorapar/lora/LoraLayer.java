@@ -1,0 +1,200 @@
+package ai.lorapar.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.lorapar.model.Linear;
+import ai.lorapar.model.LinearAdapter;
+
+/**
+ * The LoRA adapter of one linear layer: {@code delta(x) = scaling · dropout(x)·Aᵀ·Bᵀ} with
+ * A {@code [r, in]} and B {@code [out, r]} fp32 leaves. Computed in fp32 (an fp16/bf16 input is
+ * widened, as PEFT casts the input to the LoRA weights' dtype); the layer casts the result back.
+ *
+ * <p>While the owning {@link LoraModel} is disabled, an adapter with a residual initialisation
+ * (PiSSA, OLoRA) adds back its initial term {@code scaling·B₀·A₀}, so a disabled model is the
+ * original base model, not the residual one. While merged it adds nothing (B·A is in the weight).
+ */
+public final class LoraLayer implements LinearAdapter {
+    private final String module;
+    private final Linear linear;
+    private final int stream;
+    private final NDArray a;
+    private final NDArray b;
+    private final NDArray a0;
+    private final NDArray b0;
+    private final float scaling;
+    private final double dropout;
+    private volatile long dropoutSeed;
+    private long dropoutCalls;
+    private volatile boolean enabled = true;
+    private volatile boolean merged;
+
+    LoraLayer(String module, Linear linear, int stream, NDArray a, NDArray b, NDArray a0, NDArray b0, double scaling,
+            double dropout, long dropoutSeed) {
+        this.module = module;
+        this.linear = linear;
+        this.stream = stream;
+        this.a = a;
+        this.b = b;
+        this.a0 = a0;
+        this.b0 = b0;
+        this.scaling = (float) scaling;
+        this.dropout = dropout;
+        this.dropoutSeed = dropoutSeed;
+    }
+
+    /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
+    public String module() {
+        return module;
+    }
+
+    /** The wrapped layer. */
+    public Linear linear() {
+        return linear;
+    }
+
+    /** A, {@code [r, in]}, an fp32 leaf with a gradient. */
+    public NDArray a() {
+        return a;
+    }
+
+    /** B, {@code [out, r]}, an fp32 leaf with a gradient. */
+    public NDArray b() {
+        return b;
+    }
+
+    /** A₀ of a residual initialisation (PiSSA/OLoRA), or null. */
+    public NDArray initialA() {
+        return a0;
+    }
+
+    /** B₀ of a residual initialisation (PiSSA/OLoRA), or null. */
+    public NDArray initialB() {
+        return b0;
+    }
+
+    public float scaling() {
+        return scaling;
+    }
+
+    public boolean isMerged() {
+        return merged;
+    }
+
+    void setEnabled(boolean enabled) {
+        this.enabled = enabled;
+    }
+
+    synchronized void reseed(long seed) {
+        this.dropoutSeed = seed;
+        this.dropoutCalls = 0;
+    }
+
+    private synchronized long nextDropoutKey() {
+        return DropoutMasks.mixKey(dropoutSeed, stream, dropoutCalls++);
+    }
+
+    @Override
+    public NDArray delta(Linear layer, NDArray input, boolean training) {
+        if (merged) {
+            return null;
+        }
+        if (!enabled && a0 == null) {
+            return null;
+        }
+        NDManager out = input.getManager();
+        try (NDManager s = out.newSubManager()) {
+            NDArray x = input;
+            if (x.getDataType() != DataType.FLOAT32) {
+                x = x.toType(DataType.FLOAT32, false);
+                x.attach(s);
+            }
+            NDArray result;
+            if (!enabled) {
+                // the original base: W_res + scaling·B₀·A₀ (no dropout: a reference, not a trained term)
+                result = lowRank(x, a0, b0, s);
+            } else {
+                if (training && dropout > 0) {
+                    NDArray keep = DropoutMasks.scaledKeepMask(s, x.getShape(), dropout, nextDropoutKey());
+                    x = x.mul(keep);
+                    x.attach(s);
+                }
+                result = lowRank(x, a, b, s);
+            }
+            result.attach(out);
+            return result;
+        }
+    }
+
+    private NDArray lowRank(NDArray x, NDArray aa, NDArray bb, NDManager s) {
+        NDArray at = aa.transpose();
+        at.attach(s);
+        NDArray bt = bb.transpose();
+        bt.attach(s);
+        NDArray h = x.matMul(at);
+        h.attach(s);
+        NDArray y = h.matMul(bt);
+        y.attach(s);
+        NDArray scaled = y.mul(scaling);
+        scaled.attach(s);
+        return scaled;
+    }
+
+    /** scaling·B·A in fp32, detached from autograd; attached to {@code m}. */
+    NDArray product(NDManager m) {
+        try (NDManager s = m.newSubManager()) {
+            NDArray ad = a.stopGradient();
+            ad.attach(s);
+            NDArray bd = b.stopGradient();
+            bd.attach(s);
+            NDArray p = bd.matMul(ad);
+            p.attach(s);
+            NDArray r = p.mul(scaling);
+            r.attach(m);
+            return r;
+        }
+    }
+
+    /** W += scaling·B·A (in place, computed in fp32 and rounded once to W's dtype). */
+    synchronized void merge() {
+        if (merged) {
+            throw new IllegalStateException(module + ": adapter already merged");
+        }
+        try (NDManager s = linear.weight().getManager().newSubManager()) {
+            linear.weight().addi(product(s));
+        }
+        merged = true;
+    }
+
+    /** W −= scaling·B·A. */
+    synchronized void unmerge() {
+        if (!merged) {
+            throw new IllegalStateException(module + ": adapter is not merged");
+        }
+        try (NDManager s = linear.weight().getManager().newSubManager()) {
+            linear.weight().subi(product(s));
+        }
+        merged = false;
+    }
+
+    /** Restores W from W_res: W += scaling·B₀·A₀ (residual initialisations). */
+    void restoreBase() {
+        if (a0 == null) {
+            return;
+        }
+        try (NDManager s = linear.weight().getManager().newSubManager()) {
+            NDArray p = b0.matMul(a0);
+            p.attach(s);
+            NDArray scaled = p.mul(scaling);
+            scaled.attach(s);
+            linear.weight().addi(scaled);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "LoraLayer[" + module + ", r=" + a.getShape().get(0) + ", scaling=" + scaling
+                + (a0 != null ? ", residual" : "") + (merged ? ", merged" : "") + (enabled ? "" : ", disabled") + "]";
+    }
+}

@@ -1,0 +1,358 @@
+package ai.lorapar.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.lorapar.model.DecoderModel;
+import ai.lorapar.model.Linear;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * LoRA adapters installed on a {@link DecoderModel}: for every targeted linear layer
+ * {@code y = W·x + b + (alpha / r)·B·A·dropout(x)}, the base weights frozen, A and B fp32 leaves with
+ * gradients.
+ *
+ * <pre>{@code
+ * LoraConfig config = LoraConfig.builder().targets(LoraTargets.QKVGUD).rank(8).alpha(64).dropout(0.05)
+ *         .init(LoraInit.GAUSSIAN).build();
+ * try (LoraModel lora = LoraModel.apply(model, config, manager)) {
+ *     Map<String, NDArray> params = lora.parameters();   // model.layers.0.self_attn.q_proj.lora_A, ...
+ *     ... train with MaskedAdamW(params, stageMasks.stage1()) ...
+ *     lora.save(Path.of("adapter"));                      // PEFT: adapter_config.json + adapter_model.safetensors
+ * }
+ * }</pre>
+ *
+ * <p>Parameter names are {@code <module>.lora_A} and {@code <module>.lora_B}, the keys of the
+ * partition's {@code StageMasks} and of {@code MaskedAdamW}'s masks.
+ *
+ * <p>{@link #setEnabled(boolean) Disabled}, the model is the original base model (GRPO's reference
+ * policy), for residual initialisations too (use this rather than
+ * {@code DecoderModel.setAdaptersEnabled(false)}, which for PiSSA/OLoRA would leave the residual
+ * W − scaling·B₀·A₀, as PEFT's {@code disable_adapter} does). {@link #merge()} folds the adapters into the base
+ * weights (faster inference), {@link #unmerge()} takes them out again; merging rounds to the base
+ * weights' dtype, so with fp16/bf16 weights an unmerge does not restore them bit for bit.
+ *
+ * <p>Residual initialisations (PiSSA, OLoRA) replace each targeted W by W − scaling·B₀·A₀ while the
+ * adapters are installed; {@link #close()} puts W back (or, when merged, leaves the merged model).
+ * Run {@link #merge()}, {@link #unmerge()} and {@link #save} outside a gradient collector.
+ */
+public final class LoraModel implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LoraModel.class);
+
+    private final DecoderModel model;
+    private final LoraConfig config;
+    private final NDManager manager;
+    private final Map<String, LoraLayer> layers;
+    private final Map<String, NDArray> parameters;
+    private boolean enabled = true;
+    private boolean closed;
+
+    private LoraModel(DecoderModel model, LoraConfig config, NDManager manager, Map<String, LoraLayer> layers) {
+        this.model = model;
+        this.config = config;
+        this.manager = manager;
+        this.layers = Collections.unmodifiableMap(layers);
+        Map<String, NDArray> p = new TreeMap<>(LoraTensorName.NATURAL_ORDER);
+        for (LoraLayer l : layers.values()) {
+            p.put(l.module() + ".lora_A", l.a());
+            p.put(l.module() + ".lora_B", l.b());
+        }
+        this.parameters = Collections.unmodifiableMap(new LinkedHashMap<>(p));
+    }
+
+    /**
+     * Creates and installs adapters on {@code config}'s target layers of {@code model}. The arrays
+     * live in a sub-manager of {@code parent} on the model's device, closed by {@link #close()}.
+     * Random initialisations seed the engine's generator with {@link LoraConfig#seed()}.
+     *
+     * @throws IllegalArgumentException when a target matches nothing or a layer already has an adapter
+     * @throws ArithmeticException when PiSSA/OLoRA meet a rank-deficient weight
+     */
+    public static LoraModel apply(DecoderModel model, LoraConfig config, NDManager parent) {
+        List<String> modules = config.targets().resolve(model);
+        for (String m : modules) {
+            if (model.linear(m).adapter() != null) {
+                throw new IllegalArgumentException("layer '" + m + "' already has an adapter; close the other "
+                        + "LoraModel first");
+            }
+        }
+        NDManager manager = parent.newSubManager(model.device());
+        Map<String, LoraLayer> layers = new LinkedHashMap<>();
+        try {
+            manager.getEngine().setRandomSeed((int) (config.seed() ^ (config.seed() >>> 32)));
+            int index = 0;
+            for (String m : modules) {
+                layers.put(m, initLayer(model.linear(m), index++, config, manager));
+            }
+        } catch (RuntimeException e) {
+            for (LoraLayer l : layers.values()) {
+                l.restoreBase();
+            }
+            manager.close();
+            throw e;
+        }
+        LoraModel lora = new LoraModel(model, config, manager, layers);
+        lora.install();
+        LOG.info("LoRA {} on {} layers, {} parameters", config, layers.size(), lora.parameterCount());
+        return lora;
+    }
+
+    private static LoraLayer initLayer(Linear linear, int index, LoraConfig c, NDManager manager) {
+        int r = c.rank();
+        long in = linear.inFeatures();
+        long out = linear.outFeatures();
+        if (c.init().modifiesBase() && r > Math.min(in, out)) {
+            throw new IllegalArgumentException("LoRA rank " + r + " exceeds min(out, in) of '" + linear.name() + "' "
+                    + linear.weight().getShape() + " (" + c.init() + " needs r <= " + Math.min(in, out) + ")");
+        }
+        NDArray a;
+        NDArray b;
+        NDArray a0 = null;
+        NDArray b0 = null;
+        switch (c.init()) {
+            case STANDARD -> {
+                float bound = (float) (1.0 / Math.sqrt(in)); // kaiming_uniform_(a=√5): gain·√(3/fan_in) = 1/√fan_in
+                a = manager.randomUniform(-bound, bound, new Shape(r, in), DataType.FLOAT32);
+                b = manager.zeros(new Shape(out, r), DataType.FLOAT32);
+            }
+            case GAUSSIAN -> {
+                float std = (float) c.gaussianStd();
+                a = manager.randomNormal(0f, std, new Shape(r, in), DataType.FLOAT32, manager.getDevice());
+                b = manager.randomNormal(0f, std, new Shape(out, r), DataType.FLOAT32, manager.getDevice());
+            }
+            case PISSA, OLORA -> {
+                NDArray[] ab = c.init() == LoraInit.PISSA ? pissa(linear.weight(), c, index, manager)
+                        : olora(linear.weight(), r, manager);
+                a = ab[0];
+                b = ab[1];
+                a0 = a.duplicate();
+                b0 = b.duplicate();
+                try (NDManager s = manager.newSubManager()) {
+                    NDArray p = b.matMul(a);
+                    p.attach(s);
+                    NDArray scaled = p.mul((float) c.scaling());
+                    scaled.attach(s);
+                    linear.weight().subi(scaled); // W_res = W − scaling·B·A, in place (the layer's views follow)
+                }
+            }
+            default -> throw new IllegalStateException("unknown init " + c.init());
+        }
+        a.setName(linear.name() + ".lora_A");
+        b.setName(linear.name() + ".lora_B");
+        a.setRequiresGradient(true);
+        b.setRequiresGradient(true);
+        return new LoraLayer(linear.name(), linear, index, a, b, a0, b0, c.scaling(), c.dropout(), c.seed());
+    }
+
+    /** PEFT's PiSSA: S_r /= scaling; A = diag(√S_r)·Vᵀ_r; B = U_r·diag(√S_r). */
+    static NDArray[] pissa(NDArray w, LoraConfig c, int index, NDManager manager) {
+        try (NDManager s = manager.newSubManager()) {
+            LowRankDecomposition.Svd svd = LowRankDecomposition.topSingular(w, c.rank(), c.svdOversample(),
+                    c.svdIterations(), c.seed() * 1_000_003L + index, s);
+            NDArray root = svd.s().div((float) c.scaling()).sqrt();
+            root.attach(s);
+            NDArray a = root.expandDims(1).mul(svd.vt());
+            NDArray b = svd.u().mul(root.expandDims(0));
+            a.attach(manager);
+            b.attach(manager);
+            return new NDArray[] {a, b};
+        }
+    }
+
+    /** PEFT's OLoRA: A = R_r, B = Q_r. */
+    static NDArray[] olora(NDArray w, int rank, NDManager manager) {
+        LowRankDecomposition.ThinQr qr = LowRankDecomposition.thinQr(w, rank, manager);
+        return new NDArray[] {qr.r(), qr.q()};
+    }
+
+    /**
+     * Reads a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) and installs
+     * it on {@code model}, whose base weights it leaves unchanged. The config's target modules are
+     * resolved against the model; every expected tensor must be present with the model's shapes and
+     * no other tensor may be.
+     *
+     * @throws AdapterFormatException naming the file, the config key or the tensor that is wrong
+     */
+    public static LoraModel load(Path folder, DecoderModel model, NDManager parent) throws IOException {
+        PeftAdapterFiles.Loaded loaded = PeftAdapterFiles.read(folder, model, parent);
+        NDManager manager = loaded.manager();
+        LoraConfig c = loaded.config();
+        Map<String, LoraLayer> layers = new LinkedHashMap<>();
+        int index = 0;
+        for (String m : loaded.modules()) {
+            NDArray a = loaded.a().get(m);
+            NDArray b = loaded.b().get(m);
+            a.setRequiresGradient(true);
+            b.setRequiresGradient(true);
+            layers.put(m, new LoraLayer(m, model.linear(m), index++, a, b, null, null, c.scaling(), c.dropout(),
+                    c.seed()));
+        }
+        for (String m : layers.keySet()) {
+            if (model.linear(m).adapter() != null) {
+                manager.close();
+                throw new IllegalArgumentException("layer '" + m + "' already has an adapter; close the other "
+                        + "LoraModel first");
+            }
+        }
+        LoraModel lora = new LoraModel(model, c, manager, layers);
+        lora.install();
+        LOG.info("loaded LoRA adapter {} ({}) on {} layers", folder, c, layers.size());
+        return lora;
+    }
+
+    private void install() {
+        for (LoraLayer l : layers.values()) {
+            l.linear().setAdapter(l);
+            l.linear().setAdapterEnabled(true);
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public LoraConfig config() {
+        return config;
+    }
+
+    public DecoderModel model() {
+        return model;
+    }
+
+    /** The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order. */
+    public Map<String, NDArray> parameters() {
+        return parameters;
+    }
+
+    /** The adapters by module name, in the model's layer order. */
+    public Map<String, LoraLayer> layers() {
+        return layers;
+    }
+
+    /** The adapted module names, in the model's layer order. */
+    public List<String> modules() {
+        return new ArrayList<>(layers.keySet());
+    }
+
+    /** The number of trainable elements. */
+    public long parameterCount() {
+        long n = 0;
+        for (NDArray p : parameters.values()) {
+            n += p.size();
+        }
+        return n;
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /**
+     * Enables or disables every adapter. Disabled, the model computes the original base model (for
+     * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs.
+     *
+     * @throws IllegalStateException when disabling merged adapters (unmerge first)
+     */
+    public void setEnabled(boolean enabled) {
+        checkOpen();
+        if (!enabled && isMerged()) {
+            throw new IllegalStateException("cannot disable merged LoRA adapters: unmerge() first");
+        }
+        for (LoraLayer l : layers.values()) {
+            l.setEnabled(enabled);
+            l.linear().setAdapterEnabled(true); // the layer's own switch stays on; LoraLayer decides
+        }
+        this.enabled = enabled;
+    }
+
+    public boolean isEnabled() {
+        return enabled;
+    }
+
+    /** Whether the adapters are merged into the base weights. */
+    public boolean isMerged() {
+        return !layers.isEmpty() && layers.values().iterator().next().isMerged();
+    }
+
+    /** W ← W + scaling·B·A for every adapter; forward passes then skip the adapter term. */
+    public void merge() {
+        checkOpen();
+        if (!enabled) {
+            throw new IllegalStateException("cannot merge disabled LoRA adapters: setEnabled(true) first");
+        }
+        for (LoraLayer l : layers.values()) {
+            l.merge();
+        }
+    }
+
+    /** W ← W − scaling·B·A for every adapter, undoing {@link #merge()}. */
+    public void unmerge() {
+        checkOpen();
+        for (LoraLayer l : layers.values()) {
+            l.unmerge();
+        }
+    }
+
+    /**
+     * Restarts the dropout masks from {@code seed}: the k-th training pass through a layer after this
+     * call draws the same mask every time.
+     */
+    public void reseedDropout(long seed) {
+        for (LoraLayer l : layers.values()) {
+            l.reseed(seed);
+        }
+    }
+
+    // ---------------------------------------------------------------- files
+
+    /**
+     * Saves the adapters in PEFT's format: {@code adapter_config.json} and
+     * {@code adapter_model.safetensors} (keys {@code base_model.model.<module>.lora_A.weight}, fp32).
+     * Residual initialisations (PiSSA, OLoRA) are exported as the equivalent plain LoRA against the
+     * original base weights: rank 2r, A' = [A; A₀], B' = [B, −B₀], lora_alpha doubled so the scaling
+     * is unchanged (what PEFT's {@code path_initial_model_for_weight_conversion} does). A fresh folder
+     * appears complete or not at all; in an existing folder each file is replaced atomically.
+     */
+    public void save(Path folder) throws IOException {
+        checkOpen();
+        PeftAdapterFiles.write(folder, this);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("LoraModel is closed");
+        }
+    }
+
+    /**
+     * Removes the adapters from the model and frees their arrays. Unmerged residual initialisations
+     * get W back (W_res + scaling·B₀·A₀, rounded to the weights' dtype); merged adapters stay in the
+     * weights (the model is then the fine-tuned one).
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            for (LoraLayer l : layers.values()) {
+                if (l.linear().adapter() == l) {
+                    l.linear().setAdapter(null);
+                }
+                if (!l.isMerged()) {
+                    l.restoreBase();
+                }
+            }
+        } finally {
+            manager.close();
+        }
+    }
+}
