@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -20,7 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class LoraHalfPrecisionTest {
     @Test
     void fp16BaseWithFp32Adapters() throws Exception {
-        try (NDManager m = NDManager.newBaseManager();
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
                 DecoderModel half = DecoderModel.load(LoraFixtures.llama(), m, DataType.FLOAT16);
                 DecoderModel full = LoraFixtures.loadLlama(m)) {
             NDArray ids = LoraFixtures.ref("input_ids", m);

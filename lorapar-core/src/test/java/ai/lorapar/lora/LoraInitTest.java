@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -38,7 +39,7 @@ class LoraInitTest {
 
     @Test
     void standardInitIsKaimingUniformAWithZeroBAndLeavesTheModelUnchanged() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             NDArray base = batchLogits(model, m);
             LoraConfig c = LoraConfig.builder().init(LoraInit.STANDARD).rank(8).alpha(16).seed(1).build();
             try (LoraModel lora = LoraModel.apply(model, c, m)) {
@@ -62,7 +63,7 @@ class LoraInitTest {
 
     @Test
     void gaussianInitDrawsAAndBFromNormalAndKeepsTheBase() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             Map<String, NDArray> before = copyWeights(model, m);
             LoraConfig c = LoraConfig.builder().init(LoraInit.GAUSSIAN).rank(8).alpha(64).seed(2).build();
             try (LoraModel lora = LoraModel.apply(model, c, m)) {
@@ -88,7 +89,7 @@ class LoraInitTest {
             // a second apply with the same seed draws the same values
             try (LoraModel a = LoraModel.apply(model, c, m)) {
                 float first = a.parameters().values().iterator().next().getFloat(0, 0);
-                try (NDManager m2 = NDManager.newBaseManager(); DecoderModel other = LoraFixtures.loadLlama(m2);
+                try (NDManager m2 = NDManager.newBaseManager(Device.cpu()); DecoderModel other = LoraFixtures.loadLlama(m2);
                         LoraModel b = LoraModel.apply(other, c, m2)) {
                     assertThat(b.parameters().values().iterator().next().getFloat(0, 0)).isEqualTo(first);
                 }
@@ -98,7 +99,7 @@ class LoraInitTest {
 
     @Test
     void pissaOfAMatrixWithKnownSingularValues() {
-        try (NDManager m = NDManager.newBaseManager()) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Random rnd = new Random(7);
             int out = 40;
             int in = 24;
@@ -177,7 +178,7 @@ class LoraInitTest {
     void pissaAndOloraMatchPeftsExactInitsAndKeepTheModelOutput() throws Exception {
         for (LoraInit init : List.of(LoraInit.PISSA, LoraInit.OLORA)) {
             String key = init == LoraInit.PISSA ? "pissa" : "olora";
-            try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+            try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
                 NDArray base = batchLogits(model, m);
                 Map<String, NDArray> before = copyWeights(model, m);
                 LoraConfig c = LoraConfig.builder().targets(LoraTargets.modules(LAYER0)).rank(4).alpha(8).init(init)

@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -40,7 +41,7 @@ class LoraModelTest {
 
     @Test
     void parametersAreNamedFp32LeavesOfTheRightShapes() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(3)
                         .build(), m)) {
             assertThat(lora.modules()).hasSize(14).startsWith("model.layers.0.self_attn.q_proj");
@@ -68,7 +69,7 @@ class LoraModelTest {
     @Test
     void disabledIsTheBaseModelAndMergeEqualsTheAdapterPath() throws Exception {
         for (LoraInit init : LoraInit.values()) {
-            try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+            try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
                 NDArray base = model.forward(ids(m), mask(m), false);
                 Map<String, NDArray> w0 = new LinkedHashMap<>();
                 for (Linear l : model.linears().values()) {
@@ -109,7 +110,7 @@ class LoraModelTest {
 
     @Test
     void closingMergedAdaptersKeepsTheFineTunedModel() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             NDArray adapted;
             try (LoraModel lora = LoraModel.apply(model, LoraConfig.builder().init(LoraInit.PISSA).rank(4).build(), m)) {
                 PeftExportForDeviceTest.perturb(lora, m, 4);
@@ -122,7 +123,7 @@ class LoraModelTest {
 
     @Test
     void dropoutOnlyInTrainingSeededAndReproducible() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             LoraConfig c = LoraConfig.builder().rank(4).alpha(8).dropout(0.3).seed(8).build();
             try (LoraModel lora = LoraModel.apply(model, c, m)) {
                 PeftExportForDeviceTest.perturb(lora, m, 5);
@@ -148,7 +149,7 @@ class LoraModelTest {
 
     @Test
     void dropoutMasksKeepTheRightShareAndScale() {
-        try (NDManager m = NDManager.newBaseManager()) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Shape shape = new Shape(4, 100, 250);
             NDArray k1 = DropoutMasks.scaledKeepMask(m, shape, 0.3, DropoutMasks.mixKey(1, 0, 0));
             NDArray k2 = DropoutMasks.scaledKeepMask(m, shape, 0.3, DropoutMasks.mixKey(1, 0, 1));
@@ -171,7 +172,7 @@ class LoraModelTest {
 
     @Test
     void masksFromThePartitionGateTheOptimizer() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().rank(4).alpha(8).dropout(0).build(), m)) {
             Map<String, NDArray> masks = new LinkedHashMap<>();
             Map<String, NDArray> before = new LinkedHashMap<>();
@@ -206,7 +207,7 @@ class LoraModelTest {
         assertThatThrownBy(() -> LoraConfig.builder().gaussianStd(0).build()).hasMessageContaining("'gaussianStd'");
         assertThatThrownBy(() -> LoraTargets.modules()).hasMessageContaining("empty");
         assertThat(LoraTargets.modules("up_proj", "gate_proj", "down_proj")).isSameAs(LoraTargets.GUD);
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             assertThat(LoraTargets.QKV.resolve(model)).hasSize(6);
             assertThat(LoraTargets.modules("model.layers.1.mlp.up_proj", "k_proj").resolve(model)).containsExactly(
                     "model.layers.0.self_attn.k_proj", "model.layers.1.self_attn.k_proj", "model.layers.1.mlp.up_proj");
@@ -226,7 +227,7 @@ class LoraModelTest {
     @Test
     void loadingChecksNamesShapesAndConfigKeys() throws Exception {
         Path good = tmp.resolve("good");
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m)) {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
             try (LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKV).rank(4).build(), m)) {
                 lora.save(good);
             }
@@ -265,7 +266,7 @@ class LoraModelTest {
 
     @Test
     void saveWritesBothFilesAndLeavesNoTemporaries() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.GUD).rank(2).alpha(5)
                         .baseModelNameOrPath("meta-llama/Llama-2-7b-hf").build(), m)) {
             Path dir = tmp.resolve("out").resolve("adapter");

@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -21,7 +22,7 @@ class LoraNoLeakTest {
 
     @Test
     void noArraysAccumulate() throws Exception {
-        try (NDManager root = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(root);
+        try (NDManager root = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(root);
                 NDManager caller = root.newSubManager();
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().init(LoraInit.PISSA).rank(4).dropout(0.1)
                         .build(), root)) {

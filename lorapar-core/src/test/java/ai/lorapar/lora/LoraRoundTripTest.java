@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.model.DecoderModel;
@@ -25,7 +26,7 @@ class LoraRoundTripTest {
         Path modelRef = LoraFixtures.resource("/fixtures/models/llama/reference.safetensors");
         for (Map.Entry<String, LoraConfig> e : PeftExportForDeviceTest.ADAPTERS.entrySet()) {
             Path dir = tmp.resolve(e.getKey());
-            try (NDManager m = NDManager.newBaseManager()) {
+            try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
                 NDArray ids = LoraFixtures.load(modelRef, "loss.input_ids", m);
                 NDArray mask = LoraFixtures.load(modelRef, "loss.attention_mask", m);
                 NDArray expected;

@@ -1,5 +1,6 @@
 package ai.lorapar.lora;
 
+import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -23,9 +24,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * library saved (fixtures/lora/java_adapters) gave PEFT the logits this library computed.
  */
 class PeftCompatibilityTest {
+    /** Device of the model (CPU; PeftCompatibilityGpuTest re-runs on CUDA in fp32 with the same bounds). */
+    protected Device device() {
+        return Device.cpu();
+    }
     @Test
     void peftAdapterGivesPeftLogitsLossAndGradients() throws Exception {
-        try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m);
+        try (NDManager m = NDManager.newBaseManager(device()); DecoderModel model = LoraFixtures.loadLlama(m);
                 LoraModel lora = LoraModel.load(LoraFixtures.lora().resolve("peft_adapter"), model, m)) {
             assertThat(lora.config().rank()).isEqualTo(4);
             assertThat(lora.config().scaling()).isEqualTo(2.0);
@@ -83,7 +88,7 @@ class PeftCompatibilityTest {
         for (String name : results.keySet()) {
             Path dir = LoraFixtures.lora().resolve("java_adapters").resolve(name);
             Path peft = LoraFixtures.lora().resolve("peft_check").resolve(name + ".safetensors");
-            try (NDManager m = NDManager.newBaseManager(); DecoderModel model = LoraFixtures.loadLlama(m);
+            try (NDManager m = NDManager.newBaseManager(device()); DecoderModel model = LoraFixtures.loadLlama(m);
                     LoraModel lora = LoraModel.load(dir, model, m)) {
                 NDArray logits = model.forward(LoraFixtures.load(peft, "input_ids", m),
                         LoraFixtures.load(peft, "attention_mask", m), false);
