@@ -4,9 +4,6 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.ShortBuffer;
 import java.util.Objects;
 
 /**
@@ -94,25 +91,5 @@ public final class EngineSupport {
         }
         int bias = 0x7FFF + ((bits >>> 16) & 1);
         return (short) ((bits + bias) >>> 16);
-    }
-
-    /**
-     * Converts little-endian bf16 data (e.g. a safetensors tensor) to fp32 on the Java side, for
-     * engines without {@link #CAPABILITY_BF16}. The buffer's position is not changed.
-     *
-     * @param bf16 the bytes from position to limit, two per value, little-endian
-     * @return the values as floats
-     */
-    public static float[] bf16ToFloat32(ByteBuffer bf16) {
-        Objects.requireNonNull(bf16, "bf16");
-        if (bf16.remaining() % 2 != 0) {
-            throw new IllegalArgumentException("bf16 data must have an even number of bytes");
-        }
-        ShortBuffer in = bf16.duplicate().order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
-        float[] out = new float[in.remaining()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = bf16BitsToFloat(in.get(i));
-        }
-        return out;
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.lorapar.engine.EngineSupport;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -108,16 +109,13 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /**
-     * The compute dtype chosen when none is given (the same policy as the engine package's
-     * {@code EngineSupport.computeDtype}): fp32 on a CPU; on an accelerator bf16 when the engine has
-     * the {@code BF16} capability, else fp16. Checkpoint data of another dtype is converted while
-     * loading (bf16 through fp32 on the host when the engine lacks bf16).
+     * The compute dtype chosen when none is given: {@link EngineSupport#computeDtype} (fp32 on a CPU; on
+     * an accelerator bf16 when the engine has the {@code BF16} capability, else fp16). Checkpoint data
+     * of another dtype is converted while loading (bf16 through fp32 on the host when the engine lacks
+     * bf16).
      */
     public static DataType defaultDtype(NDManager manager) {
-        if (!manager.getDevice().isGpu()) {
-            return DataType.FLOAT32;
-        }
-        return manager.getEngine().hasCapability("BF16") ? DataType.BFLOAT16 : DataType.FLOAT16;
+        return EngineSupport.computeDtype(manager.getEngine(), manager.getDevice());
     }
 
     private static DecoderModel build(ModelConfig c, SafetensorsCheckpoint ckpt, NDManager m, DataType dt)

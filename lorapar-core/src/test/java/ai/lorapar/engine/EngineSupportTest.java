@@ -10,8 +10,6 @@ import ai.djl.ndarray.types.DataType;
 
 import org.junit.jupiter.api.Test;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 
 /** CPU tests: they run in CI on stock DJL natives, and on the GPU machine through the project JNI. */
 class EngineSupportTest {
@@ -57,16 +55,5 @@ class EngineSupportTest {
         assertThat(EngineSupport.bf16BitsToFloat(EngineSupport.floatToBf16Bits(Float.NEGATIVE_INFINITY)))
                 .isEqualTo(Float.NEGATIVE_INFINITY);
         assertThat(EngineSupport.bf16BitsToFloat((short) 0x3F80)).isEqualTo(1f);
-    }
-
-    @Test
-    void bf16BufferToFloat32() {
-        ByteBuffer buf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-        buf.putShort((short) 0x0000).putShort((short) 0x3F80).putShort((short) 0xC000).putShort((short) 0x3FC0);
-        buf.position(2);
-        assertThat(EngineSupport.bf16ToFloat32(buf)).containsExactly(1f, -2f, 1.5f);
-        assertThat(buf.position()).isEqualTo(2);
-        assertThatThrownBy(() -> EngineSupport.bf16ToFloat32(ByteBuffer.allocate(3)))
-                .isInstanceOf(IllegalArgumentException.class);
     }
 }
