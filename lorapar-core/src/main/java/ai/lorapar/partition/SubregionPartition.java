@@ -68,11 +68,11 @@ public final class SubregionPartition implements AutoCloseable {
         try (NDManager scope = manager.newSubManager()) {
             NDArray flat1 = flatten(s1, scope);
             NDArray flat2 = flatten(s2, scope);
-            checkValues(flat1, s1, "System 1", scope);
-            checkValues(flat2, s2, "System 2", scope);
+            double total1 = checkValues(flat1, s1, "System 1", scope);
+            double total2 = checkValues(flat2, s2, "System 2", scope);
 
-            keep1 = keep(flat1, theta, scope);
-            keep2 = keep(flat2, theta, scope);
+            keep1 = keep(flat1, total1, theta, scope);
+            keep2 = keep(flat2, total2, theta, scope);
             shared = keep1.logicalAnd(keep2);
             NDArray only1 = keep1.logicalAnd(attach(keep2.logicalNot(), scope));
             NDArray only2 = keep2.logicalAnd(attach(keep1.logicalNot(), scope));
@@ -132,22 +132,32 @@ public final class SubregionPartition implements AutoCloseable {
         return attach(NDArrays.concat(parts), scope);
     }
 
-    private void checkValues(NDArray flat, ImportanceMap map, String system, NDManager scope) {
-        NDArray bad = attach(attach(flat.isNaN(), scope).logicalOr(attach(flat.isInfinite(), scope)), scope);
-        if (attach(bad.any(), scope).getBoolean()) {
-            throw new IllegalArgumentException(system + " importance has NaN or infinite values in tensor '"
-                    + firstTensorWhere(map, a -> a.isNaN().logicalOr(a.isInfinite())) + "'");
+    /**
+     * Validates one system's importance with three reductions (sum, min, max) and returns its total:
+     * a NaN or infinite element makes the sum non-finite, a negative one the minimum negative, and an
+     * all-zero map has maximum 0. Only on an error is the map scanned tensor by tensor to name the culprit.
+     */
+    private static double checkValues(NDArray flat, ImportanceMap map, String system, NDManager scope) {
+        double total = attach(flat.sum(), scope).getFloat();
+        if (!Double.isFinite(total)) {
+            String tensor = firstTensorWhere(map, a -> a.isNaN().logicalOr(a.isInfinite()));
+            if ("?".equals(tensor)) {
+                throw new IllegalArgumentException(system + " importance sums beyond the fp32 range; rescale it"
+                        + " (the partition depends only on ratios)");
+            }
+            throw new IllegalArgumentException(system + " importance has NaN or infinite values in tensor '" + tensor + "'");
         }
-        if (attach(attach(flat.lt(0f), scope).any(), scope).getBoolean()) {
+        if (attach(flat.min(), scope).getFloat() < 0) {
             throw new IllegalArgumentException(system + " importance has negative values in tensor '"
                     + firstTensorWhere(map, a -> a.lt(0f)) + "'; importance is an absolute value");
         }
-        if (!attach(attach(flat.gt(0f), scope).any(), scope).getBoolean()) {
+        if (!(attach(flat.max(), scope).getFloat() > 0)) {
             throw new IllegalArgumentException(system + " importance is zero for every element, so there is nothing to"
                     + " rank. This is what standard LoRA init gives (B = 0 makes every gradient of A and every B"
                     + " element zero); score importance with a non-zero init such as Gaussian A and B ~ N(0, 0.01),"
                     + " PiSSA or OLoRA.");
         }
+        return total;
     }
 
     private static String firstTensorWhere(ImportanceMap map, Function<NDArray, NDArray> predicate) {
@@ -162,12 +172,11 @@ public final class SubregionPartition implements AutoCloseable {
     }
 
     /** The smallest prefix of the descending ranking whose cumulative importance reaches θ·total. */
-    private static NDArray keep(NDArray flat, double theta, NDManager scope) {
+    private static NDArray keep(NDArray flat, double total, double theta, NDManager scope) {
         if (theta >= 1.0) {
             // The whole total is reached exactly when every positive element is in.
             return attach(flat.gt(0f), scope);
         }
-        double total = attach(flat.sum(), scope).getFloat();
         return TopSelection.prefixReaching(flat, theta * total, scope);
     }
 
