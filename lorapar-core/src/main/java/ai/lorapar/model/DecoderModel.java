@@ -48,6 +48,17 @@ public final class DecoderModel implements AutoCloseable {
     private final NDArray invFreq;
     private final Map<String, Linear> linears;
 
+    /**
+     * A debugging probe of the op count (tests only): told, per layer per forward pass, how many arrays
+     * the layer created (every NDArray op that returns an array makes one), and how many tokens the pass
+     * had. Not part of the API.
+     */
+    interface LayerProbe {
+        void layer(int index, int tokens, int arraysCreated);
+    }
+
+    static volatile LayerProbe probe;
+
     private record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate,
             Linear up, Linear down) {}
 
@@ -303,6 +314,10 @@ public final class DecoderModel implements AutoCloseable {
                 try (NDManager ls = scope.newSubManager()) {
                     hidden.attach(ls);
                     NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, cache, past, training);
+                    LayerProbe pr = probe;
+                    if (pr != null) {
+                        pr.layer(i, t, ls.getManagedArrays().size() - 1); // less the attached input
+                    }
                     next.attach(scope);
                     hidden = next;
                 }
