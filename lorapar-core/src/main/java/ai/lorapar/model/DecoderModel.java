@@ -46,7 +46,16 @@ public final class DecoderModel implements AutoCloseable {
     private final NDArray finalNorm;
     private final Linear lmHead;
     private final NDArray invFreq;
+    /** RoPE rows by position, {@code [rows, headDim]} in the compute dtype: cos, and sin with rotate-half's sign folded in. */
+    private final NDArray ropeCos;
+    private final NDArray ropeSin;
+    private final int ropeRows;
     private final Map<String, Linear> linears;
+    /** Whether q/k/v and gate/up run as one matrix product each (package-private switch for tests). */
+    private volatile boolean fusedProjections = true;
+
+    /** Rows of the precomputed RoPE tables at most (beyond, cos/sin are computed per forward pass). */
+    static final int MAX_ROPE_TABLE_ROWS = 1 << 17;
 
     /**
      * A debugging probe of the op count (tests only): told, per layer per forward pass, how many arrays
@@ -59,8 +68,16 @@ public final class DecoderModel implements AutoCloseable {
 
     static volatile LayerProbe probe;
 
+    /**
+     * One decoder layer. q/k/v (and gate/up) are stored as one fused weight each ({@code qkv}, {@code gu}:
+     * {@code [sum of outs, in]}, bias {@code [sum of outs]} or null) of which the {@link Linear}s' weights
+     * are row views, so the fused product and the separate ones read the same memory.
+     */
     private record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate,
-            Linear up, Linear down) {}
+            Linear up, Linear down, NDArray qkvW, NDArray qkvB, NDArray guW, NDArray guB) {}
+
+    /** A fused weight with its bias (or null) and the Linears viewing its row blocks. */
+    private record Fused(NDArray weight, NDArray bias, Linear[] parts) {}
 
     private DecoderModel(ModelConfig config, NDManager manager, DataType dtype, NDArray embedTokens, List<Layer> layers,
             NDArray finalNorm, Linear lmHead) {
@@ -72,6 +89,24 @@ public final class DecoderModel implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.invFreq = manager.create(config.ropeInverseFrequencies());
+        int rows = config.maxPositions();
+        if (rows > 0 && rows <= MAX_ROPE_TABLE_ROWS) {
+            try (NDManager tmp = manager.newSubManager()) {
+                NDArray pos = tmp.arange(0, rows, 1, DataType.INT64);
+                NDArray[] cs = ropeCosSin(pos, tmp);
+                NDArray cos = cs[0].reshape(rows, config.headDim());
+                NDArray sin = cs[1].reshape(rows, config.headDim());
+                cos.attach(manager);
+                sin.attach(manager);
+                this.ropeCos = cos;
+                this.ropeSin = sin;
+                this.ropeRows = rows;
+            }
+        } else {
+            this.ropeCos = null;
+            this.ropeSin = null;
+            this.ropeRows = 0;
+        }
         Map<String, Linear> map = new LinkedHashMap<>();
         for (Layer l : layers) {
             for (Linear lin : List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down)) {
@@ -142,15 +177,15 @@ public final class DecoderModel implements AutoCloseable {
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
             NDArray inNorm = tensor(ckpt, c, m, dt, p + "input_layernorm.weight", h);
-            Linear q = linear(ckpt, c, m, dt, p + "self_attn.q_proj", qOut, h, c.attentionBias());
-            Linear k = linear(ckpt, c, m, dt, p + "self_attn.k_proj", kvOut, h, c.attentionBias());
-            Linear v = linear(ckpt, c, m, dt, p + "self_attn.v_proj", kvOut, h, c.attentionBias());
+            Fused qkv = fused(ckpt, c, m, dt, new String[] {p + "self_attn.q_proj", p + "self_attn.k_proj",
+                p + "self_attn.v_proj"}, new long[] {qOut, kvOut, kvOut}, h, c.attentionBias());
             Linear o = linear(ckpt, c, m, dt, p + "self_attn.o_proj", h, qOut, false);
             NDArray postNorm = tensor(ckpt, c, m, dt, p + "post_attention_layernorm.weight", h);
-            Linear gate = linear(ckpt, c, m, dt, p + "mlp.gate_proj", ffn, h, c.mlpBias());
-            Linear up = linear(ckpt, c, m, dt, p + "mlp.up_proj", ffn, h, c.mlpBias());
+            Fused gu = fused(ckpt, c, m, dt, new String[] {p + "mlp.gate_proj", p + "mlp.up_proj"},
+                    new long[] {ffn, ffn}, h, c.mlpBias());
             Linear down = linear(ckpt, c, m, dt, p + "mlp.down_proj", h, ffn, c.mlpBias());
-            layers.add(new Layer(inNorm, q, k, v, o, postNorm, gate, up, down));
+            layers.add(new Layer(inNorm, qkv.parts[0], qkv.parts[1], qkv.parts[2], o, postNorm, gu.parts[0],
+                    gu.parts[1], down, qkv.weight, qkv.bias, gu.weight, gu.bias));
         }
         NDArray norm = tensor(ckpt, c, m, dt, "model.norm.weight", h);
         Linear head;
@@ -174,6 +209,50 @@ public final class DecoderModel implements AutoCloseable {
             b = tensor(ckpt, c, m, dt, name + ".bias", out);
         }
         return new Linear(name, w, b);
+    }
+
+    /**
+     * Loads the weights (and biases) of {@code names} as one fused matrix {@code [sum(outs), in]}: each
+     * {@link Linear} gets a row view of it. A part without a bias has zeros in the fused bias (an exact
+     * no-op) and a null {@link Linear#bias()}.
+     */
+    private static Fused fused(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String[] names,
+            long[] outs, long in, boolean biasRequired) throws IOException {
+        int n = names.length;
+        boolean[] hasBias = new boolean[n];
+        boolean anyBias = false;
+        for (int i = 0; i < n; i++) {
+            hasBias[i] = biasRequired || ckpt.contains(names[i] + ".bias");
+            anyBias |= hasBias[i];
+        }
+        NDArray weight;
+        NDArray bias = null;
+        try (NDManager tmp = m.newSubManager()) {
+            NDList ws = new NDList(n);
+            NDList bs = new NDList(n);
+            for (int i = 0; i < n; i++) {
+                ws.add(tensor(ckpt, c, tmp, dt, names[i] + ".weight", outs[i], in));
+                if (anyBias) {
+                    bs.add(hasBias[i] ? tensor(ckpt, c, tmp, dt, names[i] + ".bias", outs[i])
+                            : tmp.zeros(new Shape(outs[i]), dt));
+                }
+            }
+            weight = NDArrays.concat(ws, 0);
+            weight.attach(m);
+            if (anyBias) {
+                bias = NDArrays.concat(bs, 0);
+                bias.attach(m);
+            }
+        }
+        Linear[] parts = new Linear[n];
+        long off = 0;
+        for (int i = 0; i < n; i++) {
+            NDArray w = weight.get(new NDIndex("{}:{}", off, off + outs[i]));
+            NDArray b = hasBias[i] ? bias.get(new NDIndex("{}:{}", off, off + outs[i])) : null;
+            parts[i] = new Linear(names[i], w, b);
+            off += outs[i];
+        }
+        return new Fused(weight, bias, parts);
     }
 
     private static NDArray tensor(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
@@ -286,27 +365,44 @@ public final class DecoderModel implements AutoCloseable {
             NDArray mask = attentionMask != null ? attentionMask.toType(DataType.INT64, true)
                     : scope.ones(new Shape(batch, t), DataType.INT64);
             mask.attach(scope);
-            NDArray fullMask = mask;
+            NDArray fullMask = mask; // owned by the cache when there is one: results of ops on it are attached here
             if (cache != null) {
-                fullMask = cache.extendMask(mask).duplicate();
-                fullMask.attach(scope);
+                fullMask = cache.extendMask(mask);
             }
             int total = past + t;
             // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
-            NDArray pos = fullMask.cumSum(1).sub(1).maximum(0);
+            NDArray cum = fullMask.cumSum(1);
+            cum.attach(scope);
+            NDArray pos = cum.sub(1).maximum(0);
             if (past > 0) {
                 pos = pos.get(new NDIndex(":, {}:", past));
             }
-            NDArray posF = pos.toType(DataType.FLOAT32, false).expandDims(2); // [B,T,1]
-            NDArray freqs = posF.mul(invFreq); // [B,T,D/2], fp32 like transformers
-            NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 2);
-            NDArray cos = emb.cos().toType(dtype, false).expandDims(1); // [B,1,T,D]
-            NDArray sin = emb.sin().toType(dtype, false).expandDims(1);
-            NDArray bias = attentionBias(scope, fullMask, past, t, total);
+            NDArray[] cs;
+            if (total <= ropeRows) {
+                NDArray flat = pos.reshape(-1);
+                NDArray c = ropeCos.get(flat);
+                NDArray sn = ropeSin.get(flat);
+                c.attach(scope);
+                sn.attach(scope);
+                cs = new NDArray[] {c, sn};
+            } else {
+                cs = ropeCosSin(pos, scope);
+            }
+            int d = config.headDim();
+            NDArray cos = cs[0].reshape(batch, t, 1, d); // [B,T,1,D], broadcast over heads
+            NDArray sin = cs[1].reshape(batch, t, 1, d);
+            NDArray bias;
+            if (cache != null && t == 1) {
+                // one new position per row: it may attend to every cached real position
+                bias = cache.keyBias(total).reshape(batch, 1, 1, total);
+                bias.attach(scope);
+            } else {
+                bias = attentionBias(scope, fullMask, past, t, total);
+            }
 
-            NDArray ids = inputIds.duplicate();
+            NDArray ids = inputIds.reshape(-1);
             ids.attach(scope);
-            ids = ids.toType(DataType.INT64, false).reshape(-1);
+            ids = ids.toType(DataType.INT64, false);
             NDArray x = embedTokens.get(ids);
             x.attach(scope);
             NDArray hidden = x.reshape(batch, t, config.hiddenSize());
@@ -335,32 +431,107 @@ public final class DecoderModel implements AutoCloseable {
         }
     }
 
+    /**
+     * RoPE cos and sin ({@code [..., headDim]}, compute dtype) for integer positions {@code pos}: angles
+     * {@code pos·invFreq} in fp32 like transformers, duplicated over the two halves; the sin's first half
+     * is negated, so that {@code rotate_half(x)·sin == swap_halves(x)·sin'} exactly (a negation is exact).
+     */
+    private NDArray[] ropeCosSin(NDArray pos, NDManager scope) {
+        NDArray posF = pos.toType(DataType.FLOAT32, false).expandDims(-1);
+        NDArray freqs = posF.mul(invFreq); // [..., D/2]
+        freqs.attach(scope);
+        NDArray c = freqs.cos();
+        NDArray sn = freqs.sin();
+        NDArray cos = NDArrays.concat(new NDList(c, c), -1).toType(dtype, false);
+        NDArray sin = NDArrays.concat(new NDList(sn.neg(), sn), -1).toType(dtype, false);
+        return new NDArray[] {cos, sin};
+    }
+
     /** Additive fp32 attention bias {@code [B,1,T,S]}: 0 where a query may attend to a key, fp32's minimum elsewhere. */
     private NDArray attentionBias(NDManager scope, NDArray fullMask, int past, int t, int total) {
         NDArray rows = scope.arange(past, past + t, 1, DataType.INT64).reshape(t, 1);
         NDArray cols = scope.arange(0, total, 1, DataType.INT64).reshape(1, total);
         NDArray causal = cols.lte(rows).expandDims(0); // [1,T,S]
         NDArray keys = fullMask.eq(1).expandDims(1); // [B,1,S]
+        keys.attach(scope);
         NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
         NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);
         return blocked.mul(-Float.MAX_VALUE);
     }
 
+    /** Switches between fused q/k/v and gate/up products (the default) and one product per {@link Linear}. */
+    void setFusedProjections(boolean fused) {
+        this.fusedProjections = fused;
+    }
+
+    /**
+     * The concatenated outputs of {@code parts} for input {@code x}: one fused product (weight
+     * {@code w}, bias {@code b}) plus, where an enabled adapter is installed, its delta (zeros elsewhere,
+     * an exact no-op); or, with fusion off, one {@link Linear#forward} per part.
+     */
+    private NDArray project(NDArray x, NDArray w, NDArray b, boolean training, Linear... parts) {
+        if (!fusedProjections) {
+            NDList outs = new NDList(parts.length);
+            for (Linear p : parts) {
+                outs.add(p.forward(x, training));
+            }
+            return NDArrays.concat(outs, -1);
+        }
+        NDArray y = Linear.linear(x, w, b);
+        NDArray[] deltas = null;
+        for (int i = 0; i < parts.length; i++) {
+            NDArray delta = parts[i].delta(x, training, y.getDataType());
+            if (delta != null) {
+                if (deltas == null) {
+                    deltas = new NDArray[parts.length];
+                }
+                deltas[i] = delta;
+            }
+        }
+        if (deltas == null) {
+            return y;
+        }
+        Shape ys = y.getShape();
+        NDList all = new NDList(parts.length);
+        for (int i = 0; i < parts.length; i++) {
+            Shape target = ys.slice(0, ys.dimension() - 1).add(parts[i].outFeatures());
+            if (deltas[i] == null) {
+                all.add(x.getManager().zeros(target, y.getDataType()));
+            } else {
+                // an adapter may return a term that broadcasts against its output
+                all.add(deltas[i].getShape().equals(target) ? deltas[i] : deltas[i].broadcast(target));
+            }
+        }
+        NDArray joined = NDArrays.concat(all, -1);
+        NDArray out = y.add(joined);
+        for (NDArray delta : deltas) {
+            if (delta != null) {
+                delta.close();
+            }
+        }
+        return out;
+    }
+
     private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, KvCache cache,
             int past, boolean training) {
-        long b = x.getShape().get(0);
-        long t = x.getShape().get(1);
+        Shape xs = x.getShape();
+        long b = xs.get(0);
+        long t = xs.get(1);
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
         int rep = heads / kvHeads;
 
         NDArray hn = rmsNorm(x, l.inputNorm);
-        NDArray q = l.q.forward(hn, training).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
-        NDArray k = l.k.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray v = l.v.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        q = rope(q, cos, sin, d);
-        k = rope(k, cos, sin, d);
+        // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
+        NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
+        // rotary embedding of q and k in one go (the sin's sign is folded into the table)
+        NDArray qk = qkv.get(new NDIndex(":, :, :{}", heads + kvHeads));
+        NDArray swapped = qk.reshape(b, t, heads + kvHeads, 2, d / 2).flip(3).reshape(b, t, heads + kvHeads, d);
+        NDArray roped = qk.mul(cos).add(swapped.mul(sin));
+        NDArray q = roped.get(new NDIndex(":, :, :{}", heads)).transpose(0, 2, 1, 3); // [B,H,T,D]
+        NDArray k = roped.get(new NDIndex(":, :, {}:", heads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
+        NDArray v = qkv.get(new NDIndex(":, :, {}:", heads + kvHeads)).transpose(0, 2, 1, 3);
         NDArray keys = k;
         NDArray values = v;
         if (cache != null) {
@@ -378,23 +549,21 @@ public final class DecoderModel implements AutoCloseable {
         scores = scores.reshape(b, heads, t, total).toType(DataType.FLOAT32, false).add(bias);
         NDArray probs = scores.softmax(-1).toType(dtype, false);
         NDArray ctx = probs.reshape(b, kvHeads, rep * t, total).matMul(values); // [B,KV,rep*T,D]
-        ctx = ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+        if (t == 1) {
+            ctx = ctx.reshape(b, 1, (long) heads * d); // [B,H,1,D] is already [B,1,H·D] in memory
+        } else {
+            ctx = ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+        }
         NDArray h = x.add(l.o.forward(ctx, training));
 
         NDArray hn2 = rmsNorm(h, l.postNorm);
-        NDArray gate = l.gate.forward(hn2, training);
+        long ffn = l.gate.outFeatures();
+        NDArray gu = project(hn2, l.guW, l.guB, training, l.gate, l.up);
+        NDArray gate = gu.get(new NDIndex("..., :{}", ffn));
+        NDArray up = gu.get(new NDIndex("..., {}:", ffn));
         NDArray act = gate.mul(Activation.sigmoid(gate));
-        NDArray mlp = l.down.forward(act.mul(l.up.forward(hn2, training)), training);
+        NDArray mlp = l.down.forward(act.mul(up), training);
         return h.add(mlp);
-    }
-
-    /** HF rotate-half rotary embedding: {@code x·cos + rotate_half(x)·sin}. */
-    private static NDArray rope(NDArray x, NDArray cos, NDArray sin, int d) {
-        int half = d / 2;
-        NDArray x1 = x.get(new NDIndex("..., :{}", half));
-        NDArray x2 = x.get(new NDIndex("..., {}:", half));
-        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
-        return x.mul(cos).add(rotated.mul(sin));
     }
 
     /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */

@@ -21,6 +21,7 @@ public final class KvCache implements AutoCloseable {
     private final int batch;
     private final int capacity;
     private NDArray mask; // [batch, length] int64, 1 = real token
+    private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
 
     KvCache(NDManager parent, int layers, int batch, int kvHeads, int capacity, int headDim, DataType dtype) {
@@ -34,6 +35,7 @@ public final class KvCache implements AutoCloseable {
             keys[i] = manager.zeros(s, dtype);
             values[i] = manager.zeros(s, dtype);
         }
+        this.keyBias = manager.zeros(new Shape(batch, capacity), DataType.FLOAT32);
     }
 
     /** Positions held so far. */
@@ -67,6 +69,13 @@ public final class KvCache implements AutoCloseable {
         }
         NDArray m = stepMask.toType(DataType.INT64, true);
         m.attach(manager);
+        try (NDManager tmp = manager.newSubManager()) {
+            // 1 -> 0, 0 -> -max (the additive bias attention uses for a padded key)
+            NDArray mf = m.toType(DataType.FLOAT32, true);
+            mf.attach(tmp);
+            NDArray add = mf.sub(1f).mul(Float.MAX_VALUE);
+            keyBias.set(new NDIndex(":, {}:{}", length, length + t), add);
+        }
         if (mask == null) {
             mask = m;
         } else {
@@ -77,6 +86,15 @@ public final class KvCache implements AutoCloseable {
             mask = joined;
         }
         return mask;
+    }
+
+    /**
+     * The additive fp32 attention bias of the first {@code total} positions' keys ({@code [batch, total]}
+     * view: 0 for a real token, fp32's minimum for padding), kept up to date by {@link #extendMask}. The
+     * caller closes the view.
+     */
+    NDArray keyBias(int total) {
+        return keyBias.get(new NDIndex(":, :{}", total));
     }
 
     /**
