@@ -9,6 +9,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import ai.lorapar.engine.FusedOps;
 import ai.lorapar.io.SafetensorsCheckpoint;
 import ai.lorapar.io.TensorInfo;
 import org.slf4j.Logger;
@@ -53,6 +54,12 @@ public final class DecoderModel implements AutoCloseable {
     private final Map<String, Linear> linears;
     /** Whether q/k/v and gate/up run as one matrix product each (package-private switch for tests). */
     private volatile boolean fusedProjections = true;
+    /** Whether the JNI's fused ops ({@link FusedOps}) are used: on a GPU, when the engine has them. */
+    private volatile boolean fusedOps;
+    private final boolean fusedOpsAvailable;
+
+    /** System property that turns the JNI's fused ops off ({@code -Dlorapar.fusedOps=false}). */
+    public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
     /** Rows of the precomputed RoPE tables at most (beyond, cos/sin are computed per forward pass). */
     static final int MAX_ROPE_TABLE_ROWS = 1 << 17;
@@ -89,6 +96,9 @@ public final class DecoderModel implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.invFreq = manager.create(config.ropeInverseFrequencies());
+        this.fusedOpsAvailable = FusedOps.isAvailable(manager.getEngine());
+        this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
+                && !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
         int rows = config.maxPositions();
         if (rows > 0 && rows <= MAX_ROPE_TABLE_ROWS) {
             try (NDManager tmp = manager.newSubManager()) {
@@ -400,6 +410,13 @@ public final class DecoderModel implements AutoCloseable {
                 bias = attentionBias(scope, fullMask, past, t, total);
             }
 
+            boolean fuse = fusedOps;
+            NDArray keep = null; // the keep-mask of the fused decode attention, [B,1,1,S] boolean
+            if (fuse && cache != null && t == 1) {
+                keep = bias.eq(0);
+                keep.attach(scope);
+            }
+
             NDArray ids = inputIds.reshape(-1);
             ids.attach(scope);
             ids = ids.toType(DataType.INT64, false);
@@ -409,7 +426,7 @@ public final class DecoderModel implements AutoCloseable {
             for (int i = 0; i < layers.size(); i++) {
                 try (NDManager ls = scope.newSubManager()) {
                     hidden.attach(ls);
-                    NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, cache, past, training);
+                    NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, keep, fuse, cache, past, training);
                     LayerProbe pr = probe;
                     if (pr != null) {
                         pr.layer(i, t, ls.getManagedArrays().size() - 1); // less the attached input
@@ -424,7 +441,7 @@ public final class DecoderModel implements AutoCloseable {
             if (lastOnly) {
                 hidden = hidden.get(new NDIndex(":, -1:, :"));
             }
-            NDArray normed = rmsNorm(hidden, finalNorm);
+            NDArray normed = rmsNorm(hidden, finalNorm, fuse);
             NDArray logits = lmHead.forward(normed, training);
             logits.attach(out);
             return logits;
@@ -457,6 +474,21 @@ public final class DecoderModel implements AutoCloseable {
         NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
         NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);
         return blocked.mul(-Float.MAX_VALUE);
+    }
+
+    /**
+     * Uses the JNI's fused ops (RMSNorm, RoPE, SiLU·up, attention of a decode step, KV-cache writes)
+     * when {@code on} and the engine has them (capability {@link FusedOps#CAPABILITY}); otherwise
+     * NDArray ops. On by default on a GPU with such an engine, off on a CPU. Returns whether they are used.
+     */
+    boolean setFusedOps(boolean on) {
+        this.fusedOps = on && fusedOpsAvailable;
+        return fusedOps;
+    }
+
+    /** Whether the JNI's fused ops are used (see {@link #setFusedOps}). */
+    boolean usesFusedOps() {
+        return fusedOps;
     }
 
     /** Switches between fused q/k/v and gate/up products (the default) and one product per {@link Linear}. */
@@ -512,8 +544,8 @@ public final class DecoderModel implements AutoCloseable {
         return out;
     }
 
-    private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, KvCache cache,
-            int past, boolean training) {
+    private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, NDArray keep,
+            boolean fuse, KvCache cache, int past, boolean training) {
         Shape xs = x.getShape();
         long b = xs.get(0);
         long t = xs.get(1);
@@ -522,26 +554,67 @@ public final class DecoderModel implements AutoCloseable {
         int d = config.headDim();
         int rep = heads / kvHeads;
 
-        NDArray hn = rmsNorm(x, l.inputNorm);
+        NDArray hn = rmsNorm(x, l.inputNorm, fuse);
         // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
         NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
         // rotary embedding of q and k in one go (the sin's sign is folded into the table)
         NDArray qk = qkv.get(new NDIndex(":, :, :{}", heads + kvHeads));
-        NDArray swapped = qk.reshape(b, t, heads + kvHeads, 2, d / 2).flip(3).reshape(b, t, heads + kvHeads, d);
-        NDArray roped = qk.mul(cos).add(swapped.mul(sin));
+        NDArray roped = fuse ? FusedOps.rope(qk, cos, sin) : rope(qk, cos, sin);
         NDArray q = roped.get(new NDIndex(":, :, :{}", heads)).transpose(0, 2, 1, 3); // [B,H,T,D]
         NDArray k = roped.get(new NDIndex(":, :, {}:", heads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
         NDArray v = qkv.get(new NDIndex(":, :, {}:", heads + kvHeads)).transpose(0, 2, 1, 3);
         NDArray keys = k;
         NDArray values = v;
         if (cache != null) {
-            NDList kv = cache.append(index, past, k, v);
+            NDList kv = cache.append(index, past, k, v, fuse);
             keys = kv.get(0);
             values = kv.get(1);
             keys.attach(x.getManager());
             values.attach(x.getManager());
         }
         long total = keys.getShape().get(2);
+        NDArray ctx;
+        if (keep != null) {
+            // one new query per row: the query heads of a group are the rows of one attention over its keys
+            NDArray qg = q.reshape(b, kvHeads, rep, d);
+            ctx = FusedOps.scaledDotProductAttention(qg, keys, values, keep, false, 1.0 / Math.sqrt(d));
+            ctx = ctx.reshape(b, 1, (long) heads * d);
+        } else {
+            ctx = attention(q, keys, values, bias, b, t, total);
+        }
+        NDArray h = x.add(l.o.forward(ctx, training));
+
+        NDArray hn2 = rmsNorm(h, l.postNorm, fuse);
+        long ffn = l.gate.outFeatures();
+        NDArray gu = project(hn2, l.guW, l.guB, training, l.gate, l.up);
+        NDArray act = fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
+        NDArray mlp = l.down.forward(act, training);
+        return h.add(mlp);
+    }
+
+    /** The NDArray rotary embedding: {@code x·cos + swap_halves(x)·sin'} (sin' with rotate-half's sign folded in). */
+    static NDArray rope(NDArray x, NDArray cos, NDArray sinSigned) {
+        Shape s = x.getShape();
+        int last = s.dimension() - 1;
+        long d = s.get(last);
+        Shape split = s.slice(0, last).addAll(new Shape(2, d / 2));
+        NDArray swapped = x.reshape(split).flip(last).reshape(s);
+        return x.mul(cos).add(swapped.mul(sinSigned));
+    }
+
+    /** The NDArray {@code silu(gate)·up} of {@code gateUp = [..., 2F]} (gate first). */
+    static NDArray siluMul(NDArray gateUp, long ffn) {
+        NDArray gate = gateUp.get(new NDIndex("..., :{}", ffn));
+        NDArray up = gateUp.get(new NDIndex("..., {}:", ffn));
+        return gate.mul(Activation.sigmoid(gate)).mul(up);
+    }
+
+    /** Grouped-query attention of q {@code [B,H,T,D]} over keys/values {@code [B,KV,S,D]} with an additive fp32 bias. */
+    private NDArray attention(NDArray q, NDArray keys, NDArray values, NDArray bias, long b, long t, long total) {
+        int heads = config.numHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        int rep = heads / kvHeads;
         // grouped-query attention without materialising repeated keys: fold the query heads of a group into rows
         NDArray qg = q.reshape(b, kvHeads, rep * t, d);
         NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
@@ -550,27 +623,20 @@ public final class DecoderModel implements AutoCloseable {
         NDArray probs = scores.softmax(-1).toType(dtype, false);
         NDArray ctx = probs.reshape(b, kvHeads, rep * t, total).matMul(values); // [B,KV,rep*T,D]
         if (t == 1) {
-            ctx = ctx.reshape(b, 1, (long) heads * d); // [B,H,1,D] is already [B,1,H·D] in memory
-        } else {
-            ctx = ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+            return ctx.reshape(b, 1, (long) heads * d); // [B,H,1,D] is already [B,1,H·D] in memory
         }
-        NDArray h = x.add(l.o.forward(ctx, training));
+        return ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
+    }
 
-        NDArray hn2 = rmsNorm(h, l.postNorm);
-        long ffn = l.gate.outFeatures();
-        NDArray gu = project(hn2, l.guW, l.guB, training, l.gate, l.up);
-        NDArray gate = gu.get(new NDIndex("..., :{}", ffn));
-        NDArray up = gu.get(new NDIndex("..., {}:", ffn));
-        NDArray act = gate.mul(Activation.sigmoid(gate));
-        NDArray mlp = l.down.forward(act.mul(up), training);
-        return h.add(mlp);
+    private NDArray rmsNorm(NDArray x, NDArray weight, boolean fuse) {
+        return fuse ? FusedOps.rmsNorm(x, weight, config.rmsNormEps()) : rmsNorm(x, weight, config.rmsNormEps(), dtype);
     }
 
     /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */
-    private NDArray rmsNorm(NDArray x, NDArray weight) {
+    static NDArray rmsNorm(NDArray x, NDArray weight, double eps, DataType dtype) {
         NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
         NDArray variance = xf.square().mean(new int[] {-1}, true);
-        NDArray normed = xf.div(variance.add(config.rmsNormEps()).sqrt());
+        NDArray normed = xf.div(variance.add(eps).sqrt());
         NDArray back = normed.getDataType() == dtype ? normed : normed.toType(dtype, false);
         return back.mul(weight);
     }

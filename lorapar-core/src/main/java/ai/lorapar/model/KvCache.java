@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.engine.FusedOps;
 
 /**
  * Keys and values of every layer for incremental decoding, preallocated for {@code capacity}
@@ -100,12 +101,18 @@ public final class KvCache implements AutoCloseable {
     /**
      * Writes layer {@code layer}'s new keys/values ({@code [batch, kvHeads, T, headDim]}) after the
      * {@code past} positions and returns views of all positions so far; the caller closes the views.
+     * With {@code fused}, through the JNI's one-call slice write ({@link FusedOps#writeSlice}).
      */
-    NDList append(int layer, int past, NDArray k, NDArray v) {
+    NDList append(int layer, int past, NDArray k, NDArray v, boolean fused) {
         int t = (int) k.getShape().get(2);
-        NDIndex slot = new NDIndex(":, :, {}:{}", past, past + t);
-        keys[layer].set(slot, k);
-        values[layer].set(slot, v);
+        if (fused) {
+            FusedOps.writeSlice(keys[layer], k, 2, past);
+            FusedOps.writeSlice(values[layer], v, 2, past);
+        } else {
+            NDIndex slot = new NDIndex(":, :, {}:{}", past, past + t);
+            keys[layer].set(slot, k);
+            values[layer].set(slot, v);
+        }
         NDIndex upTo = new NDIndex(":, :, :{}", past + t);
         return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
     }
