@@ -70,6 +70,13 @@ class FusedProjectionTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void theJniFusedOpsAreNotUsedOnACpu() throws Exception {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = DecoderModel.load(Fixtures.model("qwen2"), m)) {
+            assertThat(model.usesFusedOps()).isFalse();
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"qwen2"})
     void linearWeightsAreViewsOfTheFusedWeight(String name) throws Exception {
