@@ -426,7 +426,8 @@ public final class DecoderModel implements AutoCloseable {
             for (int i = 0; i < layers.size(); i++) {
                 try (NDManager ls = scope.newSubManager()) {
                     hidden.attach(ls);
-                    NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, keep, fuse, cache, past, training);
+                    NDArray next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
+                            training);
                     LayerProbe pr = probe;
                     if (pr != null) {
                         pr.layer(i, t, ls.getManagedArrays().size() - 1); // less the attached input
@@ -510,6 +511,13 @@ public final class DecoderModel implements AutoCloseable {
             return NDArrays.concat(outs, -1);
         }
         NDArray y = Linear.linear(x, w, b);
+        boolean any = false;
+        for (Linear p : parts) {
+            any |= p.hasActiveAdapter();
+        }
+        if (!any) {
+            return y;
+        }
         NDArray[] deltas = null;
         for (int i = 0; i < parts.length; i++) {
             NDArray delta = parts[i].delta(x, training, y.getDataType());
@@ -544,11 +552,8 @@ public final class DecoderModel implements AutoCloseable {
         return out;
     }
 
-    private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, NDArray keep,
-            boolean fuse, KvCache cache, int past, boolean training) {
-        Shape xs = x.getShape();
-        long b = xs.get(0);
-        long t = xs.get(1);
+    private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
+            NDArray keep, boolean fuse, KvCache cache, int past, boolean training) {
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
@@ -559,8 +564,13 @@ public final class DecoderModel implements AutoCloseable {
         NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
         // rotary embedding of q and k in one go (the sin's sign is folded into the table)
         NDArray qk = qkv.get(new NDIndex(":, :, :{}", heads + kvHeads));
-        NDArray roped = fuse ? FusedOps.rope(qk, cos, sin) : rope(qk, cos, sin);
-        NDArray q = roped.get(new NDIndex(":, :, :{}", heads)).transpose(0, 2, 1, 3); // [B,H,T,D]
+        NDArray roped = fuse ? FusedOps.rope(qk, cos, sin)
+                : rope(qk, new Shape(b, t, heads + kvHeads, d), cos, sin);
+        NDArray q = roped.get(new NDIndex(":, :, :{}", heads));
+        // grouped-query attention without materialising repeated keys: the query heads of a group are rows
+        // [B,KV,rep·T,D] (with one token [B,1,H,D] is that already in memory; else via [B,H,T,D])
+        NDArray qg = t == 1 ? q.reshape(b, kvHeads, rep, d)
+                : q.transpose(0, 2, 1, 3).reshape(b, kvHeads, rep * t, d);
         NDArray k = roped.get(new NDIndex(":, :, {}:", heads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
         NDArray v = qkv.get(new NDIndex(":, :, {}:", heads + kvHeads)).transpose(0, 2, 1, 3);
         NDArray keys = k;
@@ -572,15 +582,14 @@ public final class DecoderModel implements AutoCloseable {
             keys.attach(x.getManager());
             values.attach(x.getManager());
         }
-        long total = keys.getShape().get(2);
+        long total = past + t;
         NDArray ctx;
         if (keep != null) {
             // one new query per row: the query heads of a group are the rows of one attention over its keys
-            NDArray qg = q.reshape(b, kvHeads, rep, d);
             ctx = FusedOps.scaledDotProductAttention(qg, keys, values, keep, false, 1.0 / Math.sqrt(d));
             ctx = ctx.reshape(b, 1, (long) heads * d);
         } else {
-            ctx = attention(q, keys, values, bias, b, t, total);
+            ctx = attention(qg, keys, values, bias, b, t, total);
         }
         NDArray h = x.add(l.o.forward(ctx, training));
 
@@ -593,8 +602,7 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /** The NDArray rotary embedding: {@code x·cos + swap_halves(x)·sin'} (sin' with rotate-half's sign folded in). */
-    static NDArray rope(NDArray x, NDArray cos, NDArray sinSigned) {
-        Shape s = x.getShape();
+    static NDArray rope(NDArray x, Shape s, NDArray cos, NDArray sinSigned) {
         int last = s.dimension() - 1;
         long d = s.get(last);
         Shape split = s.slice(0, last).addAll(new Shape(2, d / 2));
@@ -609,14 +617,15 @@ public final class DecoderModel implements AutoCloseable {
         return gate.mul(Activation.sigmoid(gate)).mul(up);
     }
 
-    /** Grouped-query attention of q {@code [B,H,T,D]} over keys/values {@code [B,KV,S,D]} with an additive fp32 bias. */
-    private NDArray attention(NDArray q, NDArray keys, NDArray values, NDArray bias, long b, long t, long total) {
+    /**
+     * Grouped-query attention of the query rows {@code qg = [B,KV,rep·T,D]} over keys/values
+     * {@code [B,KV,S,D]} with an additive fp32 bias {@code [B,1,T,S]}; returns {@code [B,T,H·D]}.
+     */
+    private NDArray attention(NDArray qg, NDArray keys, NDArray values, NDArray bias, long b, long t, long total) {
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
         int rep = heads / kvHeads;
-        // grouped-query attention without materialising repeated keys: fold the query heads of a group into rows
-        NDArray qg = q.reshape(b, kvHeads, rep * t, d);
         NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
         // the mask is added and the softmax taken in fp32, so fp16/bf16 scores cannot overflow to -inf
         scores = scores.reshape(b, heads, t, total).toType(DataType.FLOAT32, false).add(bias);
@@ -634,10 +643,10 @@ public final class DecoderModel implements AutoCloseable {
 
     /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */
     static NDArray rmsNorm(NDArray x, NDArray weight, double eps, DataType dtype) {
-        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false); // x is in the compute dtype
         NDArray variance = xf.square().mean(new int[] {-1}, true);
         NDArray normed = xf.div(variance.add(eps).sqrt());
-        NDArray back = normed.getDataType() == dtype ? normed : normed.toType(dtype, false);
+        NDArray back = dtype == DataType.FLOAT32 ? normed : normed.toType(dtype, false);
         return back.mul(weight);
     }
 

@@ -80,6 +80,9 @@ public final class Linear {
     /** {@code x·Wᵀ + b (+ adapter delta)}; {@code x} is {@code [..., inFeatures]}. The caller closes the result. */
     public NDArray forward(NDArray x, boolean training) {
         NDArray y = forwardBase(x);
+        if (!hasActiveAdapter()) {
+            return y; // no dtype query: that would be one more JNI call per layer
+        }
         NDArray delta = delta(x, training, y.getDataType());
         if (delta == null) {
             return y;
@@ -91,6 +94,11 @@ public final class Linear {
         } finally {
             delta.close();
         }
+    }
+
+    /** Whether an adapter is installed and enabled. */
+    boolean hasActiveAdapter() {
+        return adapter != null && adapterEnabled;
     }
 
     /**
