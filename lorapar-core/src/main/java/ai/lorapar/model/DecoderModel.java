@@ -52,6 +52,16 @@ public final class DecoderModel implements AutoCloseable {
     private final NDArray ropeSin;
     private final int ropeRows;
     private final Map<String, Linear> linears;
+    /**
+     * Scalars as 0-dim arrays on the model's device, made once: DJL's {@code add(Number)} and friends
+     * create the scalar from host memory at every call, which on a GPU is a synchronous host-to-device
+     * copy (the host waits for all queued GPU work). Same dtypes as DJL's conversion (double, int), so
+     * the results are unchanged.
+     */
+    private final NDArray epsArr;
+    private final NDArray scaleArr;
+    private final NDArray oneI;
+    private final NDArray zeroI;
     /** Whether q/k/v and gate/up run as one matrix product each (package-private switch for tests). */
     private volatile boolean fusedProjections = true;
     /** Whether the JNI's fused ops ({@link FusedOps}) are used: on a GPU, when the engine has them. */
@@ -96,6 +106,10 @@ public final class DecoderModel implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.invFreq = manager.create(config.ropeInverseFrequencies());
+        this.epsArr = manager.create(config.rmsNormEps());
+        this.scaleArr = manager.create(1.0 / Math.sqrt(config.headDim()));
+        this.oneI = manager.create(1);
+        this.zeroI = manager.create(0);
         this.fusedOpsAvailable = FusedOps.isAvailable(manager.getEngine());
         this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
                 && !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
@@ -383,7 +397,7 @@ public final class DecoderModel implements AutoCloseable {
             // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
             NDArray cum = fullMask.cumSum(1);
             cum.attach(scope);
-            NDArray pos = cum.sub(1).maximum(0);
+            NDArray pos = cum.sub(oneI).maximum(zeroI);
             if (past > 0) {
                 pos = pos.get(new NDIndex(":, {}:", past));
             }
@@ -413,7 +427,7 @@ public final class DecoderModel implements AutoCloseable {
             boolean fuse = fusedOps;
             NDArray keep = null; // the keep-mask of the fused decode attention, [B,1,1,S] boolean
             if (fuse && cache != null && t == 1) {
-                keep = bias.eq(0);
+                keep = bias.eq(zeroI);
                 keep.attach(scope);
             }
 
@@ -626,7 +640,7 @@ public final class DecoderModel implements AutoCloseable {
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
         int rep = heads / kvHeads;
-        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(scaleArr); // 1/sqrt(d)
         // the mask is added and the softmax taken in fp32, so fp16/bf16 scores cannot overflow to -inf
         scores = scores.reshape(b, heads, t, total).toType(DataType.FLOAT32, false).add(bias);
         NDArray probs = scores.softmax(-1).toType(dtype, false);
@@ -638,11 +652,20 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     private NDArray rmsNorm(NDArray x, NDArray weight, boolean fuse) {
-        return fuse ? FusedOps.rmsNorm(x, weight, config.rmsNormEps()) : rmsNorm(x, weight, config.rmsNormEps(), dtype);
+        return fuse ? FusedOps.rmsNorm(x, weight, config.rmsNormEps()) : rmsNorm(x, weight, epsArr, dtype);
+    }
+
+    /** {@link #rmsNorm(NDArray, NDArray, NDArray, DataType)} with {@code eps} as a number. */
+    static NDArray rmsNorm(NDArray x, NDArray weight, double eps, DataType dtype) {
+        try (NDArray e = x.getManager().create(eps)) {
+            NDArray out = rmsNorm(x, weight, e, dtype);
+            out.attach(x.getManager());
+            return out;
+        }
     }
 
     /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */
-    static NDArray rmsNorm(NDArray x, NDArray weight, double eps, DataType dtype) {
+    static NDArray rmsNorm(NDArray x, NDArray weight, NDArray eps, DataType dtype) {
         NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false); // x is in the compute dtype
         NDArray variance = xf.square().mean(new int[] {-1}, true);
         NDArray normed = xf.div(variance.add(eps).sqrt());

@@ -22,6 +22,8 @@ public final class KvCache implements AutoCloseable {
     private final int batch;
     private final int capacity;
     private NDArray mask; // [batch, length] int64, 1 = real token
+    private final NDArray oneF;
+    private final NDArray maxF;
     private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
 
@@ -37,6 +39,9 @@ public final class KvCache implements AutoCloseable {
             values[i] = manager.zeros(s, dtype);
         }
         this.keyBias = manager.zeros(new Shape(batch, capacity), DataType.FLOAT32);
+        // scalars made once (a scalar made per call is a synchronous host-to-device copy on a GPU)
+        this.oneF = manager.create(1f);
+        this.maxF = manager.create(Float.MAX_VALUE);
     }
 
     /** Positions held so far. */
@@ -74,7 +79,7 @@ public final class KvCache implements AutoCloseable {
             // 1 -> 0, 0 -> -max (the additive bias attention uses for a padded key)
             NDArray mf = m.toType(DataType.FLOAT32, true);
             mf.attach(tmp);
-            NDArray add = mf.sub(1f).mul(Float.MAX_VALUE);
+            NDArray add = mf.sub(oneF).mul(maxF);
             keyBias.set(new NDIndex(":, {}:{}", length, length + t), add);
         }
         if (mask == null) {

@@ -97,7 +97,9 @@ public final class Generator {
             boolean canStop = Arrays.stream(stops).anyMatch(s -> s >= 0);
             NDArray allLive = scope.ones(new Shape(batch), DataType.BOOLEAN);
             NDArray allLiveMask = scope.ones(new Shape(batch, 1), DataType.INT64);
-            Filters filters = new Filters(scope);
+            Filters filters = new Filters(scope, config);
+            NDArray stop0 = scope.create(stops[0]);
+            NDArray zeroI = scope.create(0);
             List<NDArray> tokens = new ArrayList<>();
             List<NDArray> logps = new ArrayList<>();
             try (KvCache cache = model.newCache(scope, batch, capacity)) {
@@ -119,9 +121,9 @@ public final class Generator {
                             next = NDArrays.where(live, chosen, padArr);
                             tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
                             tokLp = NDArrays.where(live, tokLp, zero);
-                            NDArray isStop = stops.length == 1 ? next.eq(stops[0])
+                            NDArray isStop = stops.length == 1 ? next.eq(stop0)
                                     : next.expandDims(1).eq(stopArr).toType(DataType.INT32, false)
-                                            .sum(new int[] {1}).gt(0);
+                                            .sum(new int[] {1}).gt(zeroI);
                             nowDone = done.logicalOr(isStop);
                             live.attach(scope);
                             nowDone.attach(scope);
@@ -179,16 +181,22 @@ public final class Generator {
         }
     }
 
-    /** Constants of the sampling filters, made once per generate call (not per token). */
+    /**
+     * Constants of the sampling filters as 0-dim arrays, made once per generate call: a scalar made per
+     * token (as DJL's {@code div(Number)} does) is a synchronous host-to-device copy on a GPU. Same
+     * dtypes as DJL's conversion of the numbers, so the results are unchanged.
+     */
     static final class Filters {
         final NDArray negInf;
         final NDArray posInf;
-        final NDManager manager;
+        final NDArray temperature;
+        final NDArray topP;
 
-        Filters(NDManager manager) {
-            this.manager = manager;
+        Filters(NDManager manager, SamplingConfig c) {
             this.negInf = manager.create(Float.NEGATIVE_INFINITY);
             this.posInf = manager.create(Float.POSITIVE_INFINITY);
+            this.temperature = manager.create(c.temperature());
+            this.topP = manager.create(c.topP());
         }
     }
 
@@ -200,7 +208,7 @@ public final class Generator {
         if (c.isGreedy()) {
             return logits.argMax(-1);
         }
-        NDArray z = c.temperature() == 1.0 ? logits : logits.div(c.temperature()); // x/1 == x
+        NDArray z = c.temperature() == 1.0 ? logits : logits.div(f.temperature); // x/1 == x
         NDArray negInf = f.negInf;
         long vocab = z.getShape().get(z.getShape().dimension() - 1);
         if (c.topK() > 0 && c.topK() < vocab) {
@@ -212,7 +220,7 @@ public final class Generator {
             NDArray sorted = z.gather(order, -1);
             NDArray probs = sorted.softmax(-1);
             NDArray before = probs.cumSum(-1).sub(probs); // probability mass strictly above each token
-            NDArray removed = before.gt(c.topP());
+            NDArray removed = before.gt(f.topP);
             NDArray kept = NDArrays.where(removed.logicalNot(), sorted, f.posInf);
             NDArray threshold = kept.min(new int[] {-1}, true);
             z = NDArrays.where(z.gte(threshold), z, negInf);
