@@ -577,16 +577,17 @@ public final class DecoderModel implements AutoCloseable {
         // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
         NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
         // rotary embedding of q and k in one go (the sin's sign is folded into the table)
-        NDArray qk = qkv.get(new NDIndex(":, :, :{}", heads + kvHeads));
+        // slices by NDIndex builders, not strings: a string index is parsed at every call
+        NDArray qk = qkv.get(slice3(0, heads + kvHeads));
         NDArray roped = fuse ? FusedOps.rope(qk, cos, sin)
                 : rope(qk, new Shape(b, t, heads + kvHeads, d), cos, sin);
-        NDArray q = roped.get(new NDIndex(":, :, :{}", heads));
+        NDArray q = roped.get(slice3(0, heads));
         // grouped-query attention without materialising repeated keys: the query heads of a group are rows
         // [B,KV,rep·T,D] (with one token [B,1,H,D] is that already in memory; else via [B,H,T,D])
         NDArray qg = t == 1 ? q.reshape(b, kvHeads, rep, d)
                 : q.transpose(0, 2, 1, 3).reshape(b, kvHeads, rep * t, d);
-        NDArray k = roped.get(new NDIndex(":, :, {}:", heads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
-        NDArray v = qkv.get(new NDIndex(":, :, {}:", heads + kvHeads)).transpose(0, 2, 1, 3);
+        NDArray k = roped.get(slice3(heads, heads + kvHeads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
+        NDArray v = qkv.get(slice3(heads + kvHeads, heads + 2L * kvHeads)).transpose(0, 2, 1, 3);
         NDArray keys = k;
         NDArray values = v;
         if (cache != null) {
@@ -615,6 +616,11 @@ public final class DecoderModel implements AutoCloseable {
         return h.add(mlp);
     }
 
+    /** {@code [:, :, from:to]}. */
+    private static NDIndex slice3(long from, long to) {
+        return new NDIndex().addAllDim(2).addSliceDim(from, to);
+    }
+
     /** The NDArray rotary embedding: {@code x·cos + swap_halves(x)·sin'} (sin' with rotate-half's sign folded in). */
     static NDArray rope(NDArray x, Shape s, NDArray cos, NDArray sinSigned) {
         int last = s.dimension() - 1;
@@ -626,8 +632,8 @@ public final class DecoderModel implements AutoCloseable {
 
     /** The NDArray {@code silu(gate)·up} of {@code gateUp = [..., 2F]} (gate first). */
     static NDArray siluMul(NDArray gateUp, long ffn) {
-        NDArray gate = gateUp.get(new NDIndex("..., :{}", ffn));
-        NDArray up = gateUp.get(new NDIndex("..., {}:", ffn));
+        NDArray gate = gateUp.get(new NDIndex().addEllipseDim().addSliceDim(0, ffn));
+        NDArray up = gateUp.get(new NDIndex().addEllipseDim().addSliceDim(ffn, 2 * ffn));
         return gate.mul(Activation.sigmoid(gate)).mul(up);
     }
 

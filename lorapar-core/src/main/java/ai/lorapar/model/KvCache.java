@@ -100,7 +100,7 @@ public final class KvCache implements AutoCloseable {
      * caller closes the view.
      */
     NDArray keyBias(int total) {
-        return keyBias.get(new NDIndex(":, :{}", total));
+        return keyBias.get(new NDIndex().addAllDim().addSliceDim(0, total));
     }
 
     /**
@@ -114,11 +114,11 @@ public final class KvCache implements AutoCloseable {
             FusedOps.writeSlice(keys[layer], k, 2, past);
             FusedOps.writeSlice(values[layer], v, 2, past);
         } else {
-            NDIndex slot = new NDIndex(":, :, {}:{}", past, past + t);
+            NDIndex slot = new NDIndex().addAllDim(2).addSliceDim(past, past + t);
             keys[layer].set(slot, k);
             values[layer].set(slot, v);
         }
-        NDIndex upTo = new NDIndex(":, :, :{}", past + t);
+        NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, past + t);
         return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
     }
 
