@@ -21,7 +21,39 @@ public final class FusedOps {
     /** Capability advertised by the JNI when it was built with {@code fused.cc}. */
     public static final String CAPABILITY = "LORAPAR_FUSED";
 
+    /** Capability advertised by the JNI when it was built with {@code fused_layer.cc} ({@link #decodeLayer}). */
+    public static final String CAPABILITY_LAYER = "LORAPAR_FUSED_LAYER";
+
     private FusedOps() {}
+
+    /** Whether {@code engine} has {@link #decodeLayer} (PyTorch engine advertising {@link #CAPABILITY_LAYER}). */
+    public static boolean isLayerAvailable(Engine engine) {
+        Objects.requireNonNull(engine, "engine");
+        return "PyTorch".equals(engine.getEngineName()) && engine.hasCapability(CAPABILITY_LAYER);
+    }
+
+    /**
+     * One LLaMA-family decoder layer for one new token per row, in one call: RMSNorm, fused q/k/v
+     * product, RoPE, KV-cache write at {@code past}, grouped-query attention over the cache, o_proj and
+     * residual, RMSNorm, fused gate/up product, SiLU·up, down_proj and residual.
+     *
+     * @param x {@code [B, 1, hidden]}
+     * @param arrays in this order (null for an absent bias or mask): inputNorm, qkvWeight, qkvBias,
+     *     oWeight, oBias, postNorm, gateUpWeight, gateUpBias, downWeight, downBias, keyCache
+     *     {@code [B, KV, capacity, D]}, valueCache, cos {@code [B, 1, 1, D]}, sinSigned, keepMask
+     * @return {@code [B, 1, hidden]}, attached to {@code x}'s manager
+     */
+    public static NDArray decodeLayer(NDArray x, NDArray[] arrays, long past, int heads, int kvHeads, double eps,
+            double scale) {
+        if (arrays.length != 15) {
+            throw new IllegalArgumentException("decodeLayer takes 15 arrays, got " + arrays.length);
+        }
+        long[] handles = new long[arrays.length];
+        for (int i = 0; i < arrays.length; i++) {
+            handles[i] = arrays[i] == null ? 0L : handle(arrays[i]);
+        }
+        return wrap(x, decodeLayerNative(handle(x), handles, past, heads, kvHeads, eps, scale));
+    }
 
     /** Whether {@code engine} has these natives (PyTorch engine advertising {@link #CAPABILITY}). */
     public static boolean isAvailable(Engine engine) {
@@ -84,6 +116,9 @@ public final class FusedOps {
     private static native long ropeNative(long x, long cos, long sinSigned);
 
     private static native long sdpaNative(long q, long k, long v, long mask, boolean causal, double scale);
+
+    private static native long decodeLayerNative(long x, long[] handles, long past, int heads, int kvHeads, double eps,
+            double scale);
 
     private static native void writeSliceNative(long dst, long src, long dim, long start);
 }

@@ -67,6 +67,9 @@ public final class DecoderModel implements AutoCloseable {
     /** Whether the JNI's fused ops ({@link FusedOps}) are used: on a GPU, when the engine has them. */
     private volatile boolean fusedOps;
     private final boolean fusedOpsAvailable;
+    /** Whether a decode step runs each layer as one JNI call ({@link FusedOps#decodeLayer}) when it can. */
+    private volatile boolean fusedLayer;
+    private final boolean fusedLayerAvailable;
 
     /** System property that turns the JNI's fused ops off ({@code -Dlorapar.fusedOps=false}). */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
@@ -113,6 +116,8 @@ public final class DecoderModel implements AutoCloseable {
         this.fusedOpsAvailable = FusedOps.isAvailable(manager.getEngine());
         this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
                 && !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
+        this.fusedLayerAvailable = FusedOps.isLayerAvailable(manager.getEngine());
+        this.fusedLayer = fusedLayerAvailable;
         int rows = config.maxPositions();
         if (rows > 0 && rows <= MAX_ROPE_TABLE_ROWS) {
             try (NDManager tmp = manager.newSubManager()) {
@@ -501,6 +506,16 @@ public final class DecoderModel implements AutoCloseable {
         return fusedOps;
     }
 
+    /**
+     * Runs a decode step's layers as one JNI call each ({@link FusedOps#decodeLayer}) when {@code on},
+     * the fused ops are used ({@link #setFusedOps}), the engine has the call (capability
+     * {@link FusedOps#CAPABILITY_LAYER}) and no adapter of the layer is enabled. Returns whether it is on.
+     */
+    boolean setFusedLayer(boolean on) {
+        this.fusedLayer = on && fusedLayerAvailable;
+        return fusedLayer;
+    }
+
     /** Whether the JNI's fused ops are used (see {@link #setFusedOps}). */
     boolean usesFusedOps() {
         return fusedOps;
@@ -568,6 +583,13 @@ public final class DecoderModel implements AutoCloseable {
 
     private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
             NDArray keep, boolean fuse, KvCache cache, int past, boolean training) {
+        if (keep != null && fusedLayer && !hasActiveAdapter(l)) {
+            // a decode step (one token, KV cache, fused ops on) of a layer without adapters: one JNI call
+            NDArray[] arrays = {l.inputNorm, l.qkvW, l.qkvB, l.o.weight(), l.o.bias(), l.postNorm, l.guW, l.guB,
+                l.down.weight(), l.down.bias(), cache.keyBuffer(index), cache.valueBuffer(index), cos, sin, keep};
+            return FusedOps.decodeLayer(x, arrays, past, config.numHeads(), config.numKeyValueHeads(),
+                    config.rmsNormEps(), 1.0 / Math.sqrt(config.headDim()));
+        }
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
@@ -614,6 +636,11 @@ public final class DecoderModel implements AutoCloseable {
         NDArray act = fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
         NDArray mlp = l.down.forward(act, training);
         return h.add(mlp);
+    }
+
+    private static boolean hasActiveAdapter(Layer l) {
+        return l.q.hasActiveAdapter() || l.k.hasActiveAdapter() || l.v.hasActiveAdapter() || l.o.hasActiveAdapter()
+                || l.gate.hasActiveAdapter() || l.up.hasActiveAdapter() || l.down.hasActiveAdapter();
     }
 
     /** {@code [:, :, from:to]}. */

@@ -122,6 +122,16 @@ public final class KvCache implements AutoCloseable {
         return new NDList(keys[layer].get(upTo), values[layer].get(upTo));
     }
 
+    /** Layer {@code layer}'s whole key buffer {@code [batch, kvHeads, capacity, headDim]} (for in-place writes). */
+    NDArray keyBuffer(int layer) {
+        return keys[layer];
+    }
+
+    /** Layer {@code layer}'s whole value buffer {@code [batch, kvHeads, capacity, headDim]}. */
+    NDArray valueBuffer(int layer) {
+        return values[layer];
+    }
+
     /** Called once the layers have appended a forward pass of {@code t} positions. */
     void advance(int t) {
         length += t;

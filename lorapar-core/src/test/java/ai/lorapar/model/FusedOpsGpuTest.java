@@ -125,6 +125,16 @@ class FusedOpsGpuTest {
         }
     }
 
+    /** Prefill + one decode step; logits of both, {@code [B, 2, vocab]}. */
+    private static NDArray decodeLogits(DecoderModel model, NDManager m, NDArray ids, NDArray mask) {
+        try (KvCache cache = model.newCache(m, (int) ids.getShape().get(0), (int) ids.getShape().get(1) + 4)) {
+            NDArray logits = model.forward(ids, mask, cache, false, true);
+            NDArray next = logits.argMax(-1); // [B,1]
+            NDArray step = model.forward(next, m.ones(next.getShape(), DataType.INT64), cache, false, true);
+            return NDArrays.concat(new ai.djl.ndarray.NDList(logits, step), 1);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"qwen2", "llama"})
     void modelDecodeStepsAgreeWithAndWithoutFusedOps(String name) throws Exception {
@@ -133,20 +143,27 @@ class FusedOpsGpuTest {
                 assertThat(model.usesFusedOps()).isTrue();
                 NDArray ids = Fixtures.ref(name, "batch.input_ids", m);
                 NDArray mask = Fixtures.ref(name, "batch.attention_mask", m);
-                NDArray[] out = new NDArray[2];
-                for (int pass = 0; pass < 2; pass++) {
-                    model.setFusedOps(pass == 0);
-                    try (KvCache cache = model.newCache(m, (int) ids.getShape().get(0), (int) ids.getShape().get(1) + 4)) {
-                        NDArray logits = model.forward(ids, mask, cache, false, true);
-                        NDArray next = logits.argMax(-1); // [B,1]
-                        NDArray step = model.forward(next, m.ones(next.getShape(), DataType.INT64), cache, false, true);
-                        out[pass] = NDArrays.concat(new ai.djl.ndarray.NDList(logits, step), 1);
-                    }
-                }
+                float bound = dt == DataType.FLOAT32 ? 1e-4f : 5e-2f; // fp32 rounding; a few bf16 roundings
+                model.setFusedOps(false);
+                NDArray plain = decodeLogits(model, m, ids, mask);
                 model.setFusedOps(true);
-                // fp32: float rounding only; bf16: a few bf16 roundings through two layers
-                assertClose(name + " decode logits fused vs NDArray " + dt, out[0], out[1],
-                        dt == DataType.FLOAT32 ? 1e-4f : 5e-2f);
+                boolean layer = model.setFusedLayer(false);
+                assertClose(name + " decode logits, fused ops vs NDArray ops " + dt, decodeLogits(model, m, ids, mask),
+                        plain, bound);
+                layer = model.setFusedLayer(true);
+                System.err.printf("%s: fused decode layer %s%n", name, layer ? "available" : "NOT available");
+                NDArray fusedLayer = decodeLogits(model, m, ids, mask);
+                assertClose(name + " decode logits, fused layer vs NDArray ops " + dt, fusedLayer, plain, bound);
+
+                // with an adapter on one layer that layer runs op by op, and the adapter counts
+                model.linear("model.layers.1.mlp.down_proj").setAdapter((l, x, training) ->
+                        x.getManager().full(new Shape(l.outFeatures()), 0.05f).toType(x.getDataType(), false));
+                NDArray adaptedFused = decodeLogits(model, m, ids, mask);
+                model.setFusedOps(false);
+                NDArray adaptedPlain = decodeLogits(model, m, ids, mask);
+                model.setFusedOps(true);
+                assertClose(name + " adapted decode logits, fused vs NDArray ops " + dt, adaptedFused, adaptedPlain, bound);
+                assertThat(Fixtures.maxAbsDiff(adaptedFused, fusedLayer)).isGreaterThan(1e-3f);
             }
         }
     }
