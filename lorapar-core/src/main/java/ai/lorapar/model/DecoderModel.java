@@ -74,6 +74,9 @@ public final class DecoderModel implements AutoCloseable {
     /** System property that turns the JNI's fused ops off ({@code -Dlorapar.fusedOps=false}). */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
+    /** System property that turns the one-call decode layer off ({@code -Dlorapar.fusedLayer=false}). */
+    public static final String FUSED_LAYER_PROPERTY = "lorapar.fusedLayer";
+
     /** Rows of the precomputed RoPE tables at most (beyond, cos/sin are computed per forward pass). */
     static final int MAX_ROPE_TABLE_ROWS = 1 << 17;
 
@@ -117,7 +120,7 @@ public final class DecoderModel implements AutoCloseable {
         this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
                 && !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
         this.fusedLayerAvailable = FusedOps.isLayerAvailable(manager.getEngine());
-        this.fusedLayer = fusedLayerAvailable;
+        this.fusedLayer = fusedLayerAvailable && !"false".equalsIgnoreCase(System.getProperty(FUSED_LAYER_PROPERTY));
         int rows = config.maxPositions();
         if (rows > 0 && rows <= MAX_ROPE_TABLE_ROWS) {
             try (NDManager tmp = manager.newSubManager()) {
