@@ -426,8 +426,9 @@ public final class DecoderModel implements AutoCloseable {
             NDArray bias;
             if (cache != null && t == 1) {
                 // one new position per row: it may attend to every cached real position
-                bias = cache.keyBias(total).reshape(batch, 1, 1, total);
-                bias.attach(scope);
+                NDArray view = cache.keyBias(total);
+                view.attach(scope); // made in the cache's manager: freed with this pass
+                bias = view.reshape(batch, 1, 1, total);
             } else {
                 bias = attentionBias(scope, fullMask, past, t, total);
             }
@@ -492,7 +493,7 @@ public final class DecoderModel implements AutoCloseable {
         NDArray rows = scope.arange(past, past + t, 1, DataType.INT64).reshape(t, 1);
         NDArray cols = scope.arange(0, total, 1, DataType.INT64).reshape(1, total);
         NDArray causal = cols.lte(rows).expandDims(0); // [1,T,S]
-        NDArray keys = fullMask.eq(1).expandDims(1); // [B,1,S]
+        NDArray keys = fullMask.eq(oneI).expandDims(1); // [B,1,S] (fullMask may be the cache's: no scalar made there)
         keys.attach(scope);
         NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
         NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);

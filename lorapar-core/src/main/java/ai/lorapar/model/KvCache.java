@@ -132,6 +132,11 @@ public final class KvCache implements AutoCloseable {
         return values[layer];
     }
 
+    /** Arrays held by the cache's manager (tests: decode steps must leave nothing behind here). */
+    int arrayCount() {
+        return manager.getManagedArrays().size();
+    }
+
     /** Called once the layers have appended a forward pass of {@code t} positions. */
     void advance(int t) {
         length += t;
