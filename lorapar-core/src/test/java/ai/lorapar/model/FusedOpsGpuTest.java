@@ -23,7 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * CUDA, in fp32 and bf16; skipped when the engine does not advertise {@link FusedOps#CAPABILITY}
  * (stock DJL, or a JNI built without fused.cc).
  *
- * <p>Bounds: RMSNorm, RoPE and the slice write are the same torch ops as the fallback (1e-6 fp32,
+ * <p>Bounds (relative to max(1, largest expected value)): RMSNorm, RoPE and the slice write are the same torch ops as the fallback (1e-6 fp32,
  * exact-ish bf16: 1e-2 relative to the largest value). SiLU·up uses torch's silu (one rounding
  * instead of two): 1e-5 fp32, 2e-2 bf16 relative. Attention is torch's scaled_dot_product_attention
  * against the fp32 eager reference: 1e-5 fp32, 2e-2 bf16 relative.
@@ -143,7 +143,10 @@ class FusedOpsGpuTest {
                 assertThat(model.usesFusedOps()).isTrue();
                 NDArray ids = Fixtures.ref(name, "batch.input_ids", m);
                 NDArray mask = Fixtures.ref(name, "batch.attention_mask", m);
-                float bound = dt == DataType.FLOAT32 ? 1e-4f : 5e-2f; // fp32 rounding; a few bf16 roundings
+                // fp32: rounding only. bf16: torch's attention rounds differently from the eager one (fp32 scores
+                // and probabilities); the bound is DecoderModelTest's bf16 one, 15% of the largest logit, which
+                // catches a wrong op (errors of the order of the logits), not a different rounding order
+                float bound = dt == DataType.FLOAT32 ? 1e-4f : 0.15f;
                 model.setFusedOps(false);
                 NDArray plain = decodeLogits(model, m, ids, mask);
                 model.setFusedOps(true);
