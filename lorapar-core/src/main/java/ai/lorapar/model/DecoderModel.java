@@ -1,6 +1,7 @@
 package ai.lorapar.model;
 
 import ai.djl.Device;
+import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -449,8 +450,24 @@ public final class DecoderModel implements AutoCloseable {
             for (int i = 0; i < layers.size(); i++) {
                 try (NDManager ls = scope.newSubManager()) {
                     hidden.attach(ls);
-                    NDArray next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
-                            training);
+                    NDArray next;
+                    try {
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
+                                training);
+                    } catch (EngineException | UnsatisfiedLinkError e) {
+                        if (!fuse) {
+                            throw e;
+                        }
+                        // a layer is a function of its input (its KV-cache write goes to the same slot again):
+                        // redo it, and everything after, with NDArray ops
+                        LOG.warn("the JNI's fused ops failed ({}); this model continues with NDArray ops", e.toString());
+                        fusedOps = false;
+                        fusedLayer = false;
+                        fuse = false;
+                        keep = null;
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, null, false, cache, past,
+                                training);
+                    }
                     LayerProbe pr = probe;
                     if (pr != null) {
                         pr.layer(i, t, ls.getManagedArrays().size() - 1); // less the attached input

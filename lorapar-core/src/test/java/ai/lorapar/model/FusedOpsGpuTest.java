@@ -156,6 +156,7 @@ class FusedOpsGpuTest {
                 layer = model.setFusedLayer(true);
                 System.err.printf("%s: fused decode layer %s%n", name, layer ? "available" : "NOT available");
                 NDArray fusedLayer = decodeLogits(model, m, ids, mask);
+                assertThat(model.usesFusedOps()).as("fused ops still on after the fused layer").isTrue();
                 assertClose(name + " decode logits, fused layer vs NDArray ops " + dt, fusedLayer, plain, bound);
 
                 // with an adapter on one layer that layer runs op by op, and the adapter counts
@@ -167,6 +168,8 @@ class FusedOpsGpuTest {
                 model.setFusedOps(true);
                 assertClose(name + " adapted decode logits, fused vs NDArray ops " + dt, adaptedFused, adaptedPlain, bound);
                 assertThat(Fixtures.maxAbsDiff(adaptedFused, fusedLayer)).isGreaterThan(1e-3f);
+                // no fused op failed on the way (a failure would have switched the model to NDArray ops)
+                assertThat(model.usesFusedOps()).as("fused ops still on").isTrue();
             }
         }
     }
