@@ -135,4 +135,9 @@ std::vector<torch::Tensor> fromHandles(JNIEnv* env, jlongArray handles) {
   return out;
 }
 
+std::vector<std::string>& extraFeatures() {
+  static std::vector<std::string> features;  // built on first use: safe from any static initializer
+  return features;
+}
+
 }  // namespace lorapar

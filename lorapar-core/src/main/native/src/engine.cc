@@ -93,6 +93,9 @@ LP_FN(void, torchShowConfig)(JNIEnv* env, jobject, jobject set) {
   if (bf16) {
     addFeature(env, set, add, "BF16");
   }
+  for (const auto& name : lorapar::extraFeatures()) {
+    addFeature(env, set, add, name.c_str());
+  }
   LP_CATCH(env, LP_VOID)
 }
 

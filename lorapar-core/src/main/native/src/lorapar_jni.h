@@ -94,4 +94,13 @@ jlongArray toJLongs(JNIEnv* env, c10::IntArrayRef values);
 jlongArray toHandles(JNIEnv* env, const std::vector<torch::Tensor>& tensors);
 std::vector<torch::Tensor> fromHandles(JNIEnv* env, jlongArray handles);
 
+// Capability names added to torchShowConfig by optional sources (e.g. fused.cc registers
+// "LORAPAR_FUSED" from a static initializer), so a capability is advertised only when the source
+// that implements it was compiled into the library.
+std::vector<std::string>& extraFeatures();
+
+struct FeatureRegistration {
+  explicit FeatureRegistration(const char* name) { extraFeatures().emplace_back(name); }
+};
+
 }  // namespace lorapar

@@ -1,6 +1,7 @@
 package ai.lorapar.model;
 
 import ai.djl.Device;
+import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -10,6 +11,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import ai.lorapar.engine.FusedOps;
 import ai.lorapar.io.SafetensorsCheckpoint;
 import ai.lorapar.io.TensorInfo;
 import org.slf4j.Logger;
@@ -47,10 +49,60 @@ public final class DecoderModel implements AutoCloseable {
     private final NDArray finalNorm;
     private final Linear lmHead;
     private final NDArray invFreq;
+    /** RoPE rows by position, {@code [rows, headDim]} in the compute dtype: cos, and sin with rotate-half's sign folded in. */
+    private final NDArray ropeCos;
+    private final NDArray ropeSin;
+    private final int ropeRows;
     private final Map<String, Linear> linears;
+    /**
+     * Scalars as 0-dim arrays on the model's device, made once: DJL's {@code add(Number)} and friends
+     * create the scalar from host memory at every call, which on a GPU is a synchronous host-to-device
+     * copy (the host waits for all queued GPU work). Same dtypes as DJL's conversion (double, int), so
+     * the results are unchanged.
+     */
+    private final NDArray epsArr;
+    private final NDArray scaleArr;
+    private final NDArray oneI;
+    private final NDArray zeroI;
+    /** Whether q/k/v and gate/up run as one matrix product each (package-private switch for tests). */
+    private volatile boolean fusedProjections = true;
+    /** Whether the JNI's fused ops ({@link FusedOps}) are used: on a GPU, when the engine has them. */
+    private volatile boolean fusedOps;
+    private final boolean fusedOpsAvailable;
+    /** Whether a decode step runs each layer as one JNI call ({@link FusedOps#decodeLayer}) when it can. */
+    private volatile boolean fusedLayer;
+    private final boolean fusedLayerAvailable;
 
+    /** System property that turns the JNI's fused ops off ({@code -Dlorapar.fusedOps=false}). */
+    public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
+
+    /** System property that turns the one-call decode layer off ({@code -Dlorapar.fusedLayer=false}). */
+    public static final String FUSED_LAYER_PROPERTY = "lorapar.fusedLayer";
+
+    /** Rows of the precomputed RoPE tables at most (beyond, cos/sin are computed per forward pass). */
+    static final int MAX_ROPE_TABLE_ROWS = 1 << 17;
+
+    /**
+     * A debugging probe of the op count (tests only): told, per layer per forward pass, how many arrays
+     * the layer created (every NDArray op that returns an array makes one), and how many tokens the pass
+     * had. Not part of the API.
+     */
+    interface LayerProbe {
+        void layer(int index, int tokens, int arraysCreated);
+    }
+
+    static volatile LayerProbe probe;
+
+    /**
+     * One decoder layer. q/k/v (and gate/up) are stored as one fused weight each ({@code qkv}, {@code gu}:
+     * {@code [sum of outs, in]}, bias {@code [sum of outs]} or null) of which the {@link Linear}s' weights
+     * are row views, so the fused product and the separate ones read the same memory.
+     */
     private record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate,
-            Linear up, Linear down) {}
+            Linear up, Linear down, NDArray qkvW, NDArray qkvB, NDArray guW, NDArray guB) {}
+
+    /** A fused weight with its bias (or null) and the Linears viewing its row blocks. */
+    private record Fused(NDArray weight, NDArray bias, Linear[] parts) {}
 
     private DecoderModel(ModelConfig config, NDManager manager, DataType dtype, NDArray embedTokens, List<Layer> layers,
             NDArray finalNorm, Linear lmHead) {
@@ -62,6 +114,33 @@ public final class DecoderModel implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.lmHead = lmHead;
         this.invFreq = manager.create(config.ropeInverseFrequencies());
+        this.epsArr = manager.create(config.rmsNormEps());
+        this.scaleArr = manager.create(1.0 / Math.sqrt(config.headDim()));
+        this.oneI = manager.create(1);
+        this.zeroI = manager.create(0);
+        this.fusedOpsAvailable = FusedOps.isAvailable(manager.getEngine());
+        this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
+                && !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
+        this.fusedLayerAvailable = FusedOps.isLayerAvailable(manager.getEngine());
+        this.fusedLayer = fusedLayerAvailable && !"false".equalsIgnoreCase(System.getProperty(FUSED_LAYER_PROPERTY));
+        int rows = config.maxPositions();
+        if (rows > 0 && rows <= MAX_ROPE_TABLE_ROWS) {
+            try (NDManager tmp = manager.newSubManager()) {
+                NDArray pos = tmp.arange(0, rows, 1, DataType.INT64);
+                NDArray[] cs = ropeCosSin(pos, tmp);
+                NDArray cos = cs[0].reshape(rows, config.headDim());
+                NDArray sin = cs[1].reshape(rows, config.headDim());
+                cos.attach(manager);
+                sin.attach(manager);
+                this.ropeCos = cos;
+                this.ropeSin = sin;
+                this.ropeRows = rows;
+            }
+        } else {
+            this.ropeCos = null;
+            this.ropeSin = null;
+            this.ropeRows = 0;
+        }
         Map<String, Linear> map = new LinkedHashMap<>();
         for (Layer l : layers) {
             for (Linear lin : List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down)) {
@@ -129,15 +208,15 @@ public final class DecoderModel implements AutoCloseable {
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
             NDArray inNorm = tensor(ckpt, c, m, dt, p + "input_layernorm.weight", h);
-            Linear q = linear(ckpt, c, m, dt, p + "self_attn.q_proj", qOut, h, c.attentionBias());
-            Linear k = linear(ckpt, c, m, dt, p + "self_attn.k_proj", kvOut, h, c.attentionBias());
-            Linear v = linear(ckpt, c, m, dt, p + "self_attn.v_proj", kvOut, h, c.attentionBias());
+            Fused qkv = fused(ckpt, c, m, dt, new String[] {p + "self_attn.q_proj", p + "self_attn.k_proj",
+                p + "self_attn.v_proj"}, new long[] {qOut, kvOut, kvOut}, h, c.attentionBias());
             Linear o = linear(ckpt, c, m, dt, p + "self_attn.o_proj", h, qOut, false);
             NDArray postNorm = tensor(ckpt, c, m, dt, p + "post_attention_layernorm.weight", h);
-            Linear gate = linear(ckpt, c, m, dt, p + "mlp.gate_proj", ffn, h, c.mlpBias());
-            Linear up = linear(ckpt, c, m, dt, p + "mlp.up_proj", ffn, h, c.mlpBias());
+            Fused gu = fused(ckpt, c, m, dt, new String[] {p + "mlp.gate_proj", p + "mlp.up_proj"},
+                    new long[] {ffn, ffn}, h, c.mlpBias());
             Linear down = linear(ckpt, c, m, dt, p + "mlp.down_proj", h, ffn, c.mlpBias());
-            layers.add(new Layer(inNorm, q, k, v, o, postNorm, gate, up, down));
+            layers.add(new Layer(inNorm, qkv.parts[0], qkv.parts[1], qkv.parts[2], o, postNorm, gu.parts[0],
+                    gu.parts[1], down, qkv.weight, qkv.bias, gu.weight, gu.bias));
         }
         NDArray norm = tensor(ckpt, c, m, dt, "model.norm.weight", h);
         Linear head;
@@ -161,6 +240,50 @@ public final class DecoderModel implements AutoCloseable {
             b = tensor(ckpt, c, m, dt, name + ".bias", out);
         }
         return new Linear(name, w, b);
+    }
+
+    /**
+     * Loads the weights (and biases) of {@code names} as one fused matrix {@code [sum(outs), in]}: each
+     * {@link Linear} gets a row view of it. A part without a bias has zeros in the fused bias (an exact
+     * no-op) and a null {@link Linear#bias()}.
+     */
+    private static Fused fused(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String[] names,
+            long[] outs, long in, boolean biasRequired) throws IOException {
+        int n = names.length;
+        boolean[] hasBias = new boolean[n];
+        boolean anyBias = false;
+        for (int i = 0; i < n; i++) {
+            hasBias[i] = biasRequired || ckpt.contains(names[i] + ".bias");
+            anyBias |= hasBias[i];
+        }
+        NDArray weight;
+        NDArray bias = null;
+        try (NDManager tmp = m.newSubManager()) {
+            NDList ws = new NDList(n);
+            NDList bs = new NDList(n);
+            for (int i = 0; i < n; i++) {
+                ws.add(tensor(ckpt, c, tmp, dt, names[i] + ".weight", outs[i], in));
+                if (anyBias) {
+                    bs.add(hasBias[i] ? tensor(ckpt, c, tmp, dt, names[i] + ".bias", outs[i])
+                            : tmp.zeros(new Shape(outs[i]), dt));
+                }
+            }
+            weight = NDArrays.concat(ws, 0);
+            weight.attach(m);
+            if (anyBias) {
+                bias = NDArrays.concat(bs, 0);
+                bias.attach(m);
+            }
+        }
+        Linear[] parts = new Linear[n];
+        long off = 0;
+        for (int i = 0; i < n; i++) {
+            NDArray w = weight.get(new NDIndex("{}:{}", off, off + outs[i]));
+            NDArray b = hasBias[i] ? bias.get(new NDIndex("{}:{}", off, off + outs[i])) : null;
+            parts[i] = new Linear(names[i], w, b);
+            off += outs[i];
+        }
+        return new Fused(weight, bias, parts);
     }
 
     private static NDArray tensor(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
@@ -273,34 +396,80 @@ public final class DecoderModel implements AutoCloseable {
             NDArray mask = attentionMask != null ? attentionMask.toType(DataType.INT64, true)
                     : scope.ones(new Shape(batch, t), DataType.INT64);
             mask.attach(scope);
-            NDArray fullMask = mask;
+            NDArray fullMask = mask; // owned by the cache when there is one: results of ops on it are attached here
             if (cache != null) {
-                fullMask = cache.extendMask(mask).duplicate();
-                fullMask.attach(scope);
+                fullMask = cache.extendMask(mask);
             }
             int total = past + t;
             // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
-            NDArray pos = fullMask.cumSum(1).sub(1).maximum(0);
+            NDArray cum = fullMask.cumSum(1);
+            cum.attach(scope);
+            NDArray pos = cum.sub(oneI).maximum(zeroI);
             if (past > 0) {
                 pos = pos.get(new NDIndex(":, {}:", past));
             }
-            NDArray posF = pos.toType(DataType.FLOAT32, false).expandDims(2); // [B,T,1]
-            NDArray freqs = posF.mul(invFreq); // [B,T,D/2], fp32 like transformers
-            NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 2);
-            NDArray cos = emb.cos().toType(dtype, false).expandDims(1); // [B,1,T,D]
-            NDArray sin = emb.sin().toType(dtype, false).expandDims(1);
-            NDArray bias = attentionBias(scope, fullMask, past, t, total);
+            NDArray[] cs;
+            if (total <= ropeRows) {
+                NDArray flat = pos.reshape(-1);
+                NDArray c = ropeCos.get(flat);
+                NDArray sn = ropeSin.get(flat);
+                c.attach(scope);
+                sn.attach(scope);
+                cs = new NDArray[] {c, sn};
+            } else {
+                cs = ropeCosSin(pos, scope);
+            }
+            int d = config.headDim();
+            NDArray cos = cs[0].reshape(batch, t, 1, d); // [B,T,1,D], broadcast over heads
+            NDArray sin = cs[1].reshape(batch, t, 1, d);
+            NDArray bias;
+            if (cache != null && t == 1) {
+                // one new position per row: it may attend to every cached real position
+                NDArray view = cache.keyBias(total);
+                view.attach(scope); // made in the cache's manager: freed with this pass
+                bias = view.reshape(batch, 1, 1, total);
+            } else {
+                bias = attentionBias(scope, fullMask, past, t, total);
+            }
 
-            NDArray ids = inputIds.duplicate();
+            boolean fuse = fusedOps;
+            NDArray keep = null; // the keep-mask of the fused decode attention, [B,1,1,S] boolean
+            if (fuse && cache != null && t == 1) {
+                keep = bias.eq(zeroI);
+                keep.attach(scope);
+            }
+
+            NDArray ids = inputIds.reshape(-1);
             ids.attach(scope);
-            ids = ids.toType(DataType.INT64, false).reshape(-1);
+            ids = ids.toType(DataType.INT64, false);
             NDArray x = embedTokens.get(ids);
             x.attach(scope);
             NDArray hidden = x.reshape(batch, t, config.hiddenSize());
             for (int i = 0; i < layers.size(); i++) {
                 try (NDManager ls = scope.newSubManager()) {
                     hidden.attach(ls);
-                    NDArray next = layer(i, layers.get(i), hidden, cos, sin, bias, cache, past, training);
+                    NDArray next;
+                    try {
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
+                                training);
+                    } catch (EngineException | UnsatisfiedLinkError e) {
+                        if (!fuse) {
+                            throw e;
+                        }
+                        // a layer is a function of its input (its KV-cache write goes to the same slot again):
+                        // redo it, and everything after, with NDArray ops
+                        LOG.warn("the JNI's fused ops failed ({}); this model continues with NDArray ops", e.toString());
+                        fusedOps = false;
+                        fusedLayer = false;
+                        fuse = false;
+                        keep = null;
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, null, false, cache, past,
+                                training);
+                    }
+                    LayerProbe pr = probe;
+                    if (pr != null) {
+                        pr.layer(i, t, ls.getManagedArrays().size() - 1); // less the attached input
+                    }
                     next.attach(scope);
                     hidden = next;
                 }
@@ -311,11 +480,27 @@ public final class DecoderModel implements AutoCloseable {
             if (lastOnly) {
                 hidden = hidden.get(new NDIndex(":, -1:, :"));
             }
-            NDArray normed = rmsNorm(hidden, finalNorm);
+            NDArray normed = rmsNorm(hidden, finalNorm, fuse);
             NDArray logits = lmHead.forward(normed, training);
             logits.attach(out);
             return logits;
         }
+    }
+
+    /**
+     * RoPE cos and sin ({@code [..., headDim]}, compute dtype) for integer positions {@code pos}: angles
+     * {@code pos·invFreq} in fp32 like transformers, duplicated over the two halves; the sin's first half
+     * is negated, so that {@code rotate_half(x)·sin == swap_halves(x)·sin'} exactly (a negation is exact).
+     */
+    private NDArray[] ropeCosSin(NDArray pos, NDManager scope) {
+        NDArray posF = pos.toType(DataType.FLOAT32, false).expandDims(-1);
+        NDArray freqs = posF.mul(invFreq); // [..., D/2]
+        freqs.attach(scope);
+        NDArray c = freqs.cos();
+        NDArray sn = freqs.sin();
+        NDArray cos = NDArrays.concat(new NDList(c, c), -1).toType(dtype, false);
+        NDArray sin = NDArrays.concat(new NDList(sn.neg(), sn), -1).toType(dtype, false);
+        return new NDArray[] {cos, sin};
     }
 
     /** Additive fp32 attention bias {@code [B,1,T,S]}: 0 where a query may attend to a key, fp32's minimum elsewhere. */
@@ -323,69 +508,220 @@ public final class DecoderModel implements AutoCloseable {
         NDArray rows = scope.arange(past, past + t, 1, DataType.INT64).reshape(t, 1);
         NDArray cols = scope.arange(0, total, 1, DataType.INT64).reshape(1, total);
         NDArray causal = cols.lte(rows).expandDims(0); // [1,T,S]
-        NDArray keys = fullMask.eq(1).expandDims(1); // [B,1,S]
+        NDArray keys = fullMask.eq(oneI).expandDims(1); // [B,1,S] (fullMask may be the cache's: no scalar made there)
+        keys.attach(scope);
         NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
         NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);
         return blocked.mul(-Float.MAX_VALUE);
     }
 
-    private NDArray layer(int index, Layer l, NDArray x, NDArray cos, NDArray sin, NDArray bias, KvCache cache,
-            int past, boolean training) {
-        long b = x.getShape().get(0);
-        long t = x.getShape().get(1);
+    /**
+     * Uses the JNI's fused ops (RMSNorm, RoPE, SiLU·up, attention of a decode step, KV-cache writes)
+     * when {@code on} and the engine has them (capability {@link FusedOps#CAPABILITY}); otherwise
+     * NDArray ops. On by default on a GPU with such an engine, off on a CPU. Returns whether they are used.
+     */
+    boolean setFusedOps(boolean on) {
+        this.fusedOps = on && fusedOpsAvailable;
+        return fusedOps;
+    }
+
+    /**
+     * Runs a decode step's layers as one JNI call each ({@link FusedOps#decodeLayer}) when {@code on},
+     * the fused ops are used ({@link #setFusedOps}), the engine has the call (capability
+     * {@link FusedOps#CAPABILITY_LAYER}) and no adapter of the layer is enabled. Returns whether it is on.
+     */
+    boolean setFusedLayer(boolean on) {
+        this.fusedLayer = on && fusedLayerAvailable;
+        return fusedLayer;
+    }
+
+    /** Whether the JNI's fused ops are used (see {@link #setFusedOps}). */
+    boolean usesFusedOps() {
+        return fusedOps;
+    }
+
+    /** Switches between fused q/k/v and gate/up products (the default) and one product per {@link Linear}. */
+    void setFusedProjections(boolean fused) {
+        this.fusedProjections = fused;
+    }
+
+    /**
+     * The concatenated outputs of {@code parts} for input {@code x}: one fused product (weight
+     * {@code w}, bias {@code b}) plus, where an enabled adapter is installed, its delta (zeros elsewhere,
+     * an exact no-op); or, with fusion off, one {@link Linear#forward} per part.
+     */
+    private NDArray project(NDArray x, NDArray w, NDArray b, boolean training, Linear... parts) {
+        if (!fusedProjections) {
+            NDList outs = new NDList(parts.length);
+            for (Linear p : parts) {
+                outs.add(p.forward(x, training));
+            }
+            return NDArrays.concat(outs, -1);
+        }
+        NDArray y = Linear.linear(x, w, b);
+        boolean any = false;
+        for (Linear p : parts) {
+            any |= p.hasActiveAdapter();
+        }
+        if (!any) {
+            return y;
+        }
+        NDArray[] deltas = null;
+        for (int i = 0; i < parts.length; i++) {
+            NDArray delta = parts[i].delta(x, training, y.getDataType());
+            if (delta != null) {
+                if (deltas == null) {
+                    deltas = new NDArray[parts.length];
+                }
+                deltas[i] = delta;
+            }
+        }
+        if (deltas == null) {
+            return y;
+        }
+        Shape ys = y.getShape();
+        NDList all = new NDList(parts.length);
+        for (int i = 0; i < parts.length; i++) {
+            Shape target = ys.slice(0, ys.dimension() - 1).add(parts[i].outFeatures());
+            if (deltas[i] == null) {
+                all.add(x.getManager().zeros(target, y.getDataType()));
+            } else {
+                // an adapter may return a term that broadcasts against its output
+                all.add(deltas[i].getShape().equals(target) ? deltas[i] : deltas[i].broadcast(target));
+            }
+        }
+        NDArray joined = NDArrays.concat(all, -1);
+        NDArray out = y.add(joined);
+        for (NDArray delta : deltas) {
+            if (delta != null) {
+                delta.close();
+            }
+        }
+        return out;
+    }
+
+    private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
+            NDArray keep, boolean fuse, KvCache cache, int past, boolean training) {
+        if (keep != null && fusedLayer && !hasActiveAdapter(l)) {
+            // a decode step (one token, KV cache, fused ops on) of a layer without adapters: one JNI call
+            NDArray[] arrays = {l.inputNorm, l.qkvW, l.qkvB, l.o.weight(), l.o.bias(), l.postNorm, l.guW, l.guB,
+                l.down.weight(), l.down.bias(), cache.keyBuffer(index), cache.valueBuffer(index), cos, sin, keep};
+            return FusedOps.decodeLayer(x, arrays, past, config.numHeads(), config.numKeyValueHeads(),
+                    config.rmsNormEps(), 1.0 / Math.sqrt(config.headDim()));
+        }
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
         int rep = heads / kvHeads;
 
-        NDArray hn = rmsNorm(x, l.inputNorm);
-        NDArray q = l.q.forward(hn, training).reshape(b, t, heads, d).transpose(0, 2, 1, 3);
-        NDArray k = l.k.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        NDArray v = l.v.forward(hn, training).reshape(b, t, kvHeads, d).transpose(0, 2, 1, 3);
-        q = rope(q, cos, sin, d);
-        k = rope(k, cos, sin, d);
+        NDArray hn = rmsNorm(x, l.inputNorm, fuse);
+        // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
+        NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
+        // rotary embedding of q and k in one go (the sin's sign is folded into the table)
+        // slices by NDIndex builders, not strings: a string index is parsed at every call
+        NDArray qk = qkv.get(slice3(0, heads + kvHeads));
+        NDArray roped = fuse ? FusedOps.rope(qk, cos, sin)
+                : rope(qk, new Shape(b, t, heads + kvHeads, d), cos, sin);
+        NDArray q = roped.get(slice3(0, heads));
+        // grouped-query attention without materialising repeated keys: the query heads of a group are rows
+        // [B,KV,rep·T,D] (with one token [B,1,H,D] is that already in memory; else via [B,H,T,D])
+        NDArray qg = t == 1 ? q.reshape(b, kvHeads, rep, d)
+                : q.transpose(0, 2, 1, 3).reshape(b, kvHeads, rep * t, d);
+        NDArray k = roped.get(slice3(heads, heads + kvHeads)).transpose(0, 2, 1, 3); // [B,KV,T,D]
+        NDArray v = qkv.get(slice3(heads + kvHeads, heads + 2L * kvHeads)).transpose(0, 2, 1, 3);
         NDArray keys = k;
         NDArray values = v;
         if (cache != null) {
-            NDList kv = cache.append(index, past, k, v);
+            NDList kv = cache.append(index, past, k, v, fuse);
             keys = kv.get(0);
             values = kv.get(1);
             keys.attach(x.getManager());
             values.attach(x.getManager());
         }
-        long total = keys.getShape().get(2);
-        // grouped-query attention without materialising repeated keys: fold the query heads of a group into rows
-        NDArray qg = q.reshape(b, kvHeads, rep * t, d);
-        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d));
+        long total = past + t;
+        NDArray ctx;
+        if (keep != null) {
+            // one new query per row: the query heads of a group are the rows of one attention over its keys
+            ctx = FusedOps.scaledDotProductAttention(qg, keys, values, keep, false, 1.0 / Math.sqrt(d));
+            ctx = ctx.reshape(b, 1, (long) heads * d);
+        } else {
+            ctx = attention(qg, keys, values, bias, b, t, total);
+        }
+        NDArray h = x.add(l.o.forward(ctx, training));
+
+        NDArray hn2 = rmsNorm(h, l.postNorm, fuse);
+        long ffn = l.gate.outFeatures();
+        NDArray gu = project(hn2, l.guW, l.guB, training, l.gate, l.up);
+        NDArray act = fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
+        NDArray mlp = l.down.forward(act, training);
+        return h.add(mlp);
+    }
+
+    private static boolean hasActiveAdapter(Layer l) {
+        return l.q.hasActiveAdapter() || l.k.hasActiveAdapter() || l.v.hasActiveAdapter() || l.o.hasActiveAdapter()
+                || l.gate.hasActiveAdapter() || l.up.hasActiveAdapter() || l.down.hasActiveAdapter();
+    }
+
+    /** {@code [:, :, from:to]}. */
+    private static NDIndex slice3(long from, long to) {
+        return new NDIndex().addAllDim(2).addSliceDim(from, to);
+    }
+
+    /** The NDArray rotary embedding: {@code x·cos + swap_halves(x)·sin'} (sin' with rotate-half's sign folded in). */
+    static NDArray rope(NDArray x, Shape s, NDArray cos, NDArray sinSigned) {
+        int last = s.dimension() - 1;
+        long d = s.get(last);
+        Shape split = s.slice(0, last).addAll(new Shape(2, d / 2));
+        NDArray swapped = x.reshape(split).flip(last).reshape(s);
+        return x.mul(cos).add(swapped.mul(sinSigned));
+    }
+
+    /** The NDArray {@code silu(gate)·up} of {@code gateUp = [..., 2F]} (gate first). */
+    static NDArray siluMul(NDArray gateUp, long ffn) {
+        NDArray gate = gateUp.get(new NDIndex().addEllipseDim().addSliceDim(0, ffn));
+        NDArray up = gateUp.get(new NDIndex().addEllipseDim().addSliceDim(ffn, 2 * ffn));
+        return gate.mul(Activation.sigmoid(gate)).mul(up);
+    }
+
+    /**
+     * Grouped-query attention of the query rows {@code qg = [B,KV,rep·T,D]} over keys/values
+     * {@code [B,KV,S,D]} with an additive fp32 bias {@code [B,1,T,S]}; returns {@code [B,T,H·D]}.
+     */
+    private NDArray attention(NDArray qg, NDArray keys, NDArray values, NDArray bias, long b, long t, long total) {
+        int heads = config.numHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        int rep = heads / kvHeads;
+        NDArray scores = qg.matMul(keys.transpose(0, 1, 3, 2)).mul(scaleArr); // 1/sqrt(d)
         // the mask is added and the softmax taken in fp32, so fp16/bf16 scores cannot overflow to -inf
         scores = scores.reshape(b, heads, t, total).toType(DataType.FLOAT32, false).add(bias);
         NDArray probs = scores.softmax(-1).toType(dtype, false);
         NDArray ctx = probs.reshape(b, kvHeads, rep * t, total).matMul(values); // [B,KV,rep*T,D]
-        ctx = ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
-        NDArray h = x.add(l.o.forward(ctx, training));
-
-        NDArray hn2 = rmsNorm(h, l.postNorm);
-        NDArray gate = l.gate.forward(hn2, training);
-        NDArray act = gate.mul(Activation.sigmoid(gate));
-        NDArray mlp = l.down.forward(act.mul(l.up.forward(hn2, training)), training);
-        return h.add(mlp);
+        if (t == 1) {
+            return ctx.reshape(b, 1, (long) heads * d); // [B,H,1,D] is already [B,1,H·D] in memory
+        }
+        return ctx.reshape(b, heads, t, d).transpose(0, 2, 1, 3).reshape(b, t, (long) heads * d);
     }
 
-    /** HF rotate-half rotary embedding: {@code x·cos + rotate_half(x)·sin}. */
-    private static NDArray rope(NDArray x, NDArray cos, NDArray sin, int d) {
-        int half = d / 2;
-        NDArray x1 = x.get(new NDIndex("..., :{}", half));
-        NDArray x2 = x.get(new NDIndex("..., {}:", half));
-        NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
-        return x.mul(cos).add(rotated.mul(sin));
+    private NDArray rmsNorm(NDArray x, NDArray weight, boolean fuse) {
+        return fuse ? FusedOps.rmsNorm(x, weight, config.rmsNormEps()) : rmsNorm(x, weight, epsArr, dtype);
+    }
+
+    /** {@link #rmsNorm(NDArray, NDArray, NDArray, DataType)} with {@code eps} as a number. */
+    static NDArray rmsNorm(NDArray x, NDArray weight, double eps, DataType dtype) {
+        try (NDArray e = x.getManager().create(eps)) {
+            NDArray out = rmsNorm(x, weight, e, dtype);
+            out.attach(x.getManager());
+            return out;
+        }
     }
 
     /** RMSNorm computed in fp32 and cast back, then scaled by {@code weight} (as transformers does). */
-    private NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray xf = x.getDataType() == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+    static NDArray rmsNorm(NDArray x, NDArray weight, NDArray eps, DataType dtype) {
+        NDArray xf = dtype == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false); // x is in the compute dtype
         NDArray variance = xf.square().mean(new int[] {-1}, true);
-        NDArray normed = xf.div(variance.add(config.rmsNormEps()).sqrt());
-        NDArray back = normed.getDataType() == dtype ? normed : normed.toType(dtype, false);
+        NDArray normed = xf.div(variance.add(eps).sqrt());
+        NDArray back = dtype == DataType.FLOAT32 ? normed : normed.toType(dtype, false);
         return back.mul(weight);
     }
 

@@ -1,6 +1,7 @@
 package ai.lorapar.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 
 import java.util.Objects;
 
@@ -14,7 +15,6 @@ public final class Linear {
     private final String name;
     private final NDArray weight;
     private final NDArray bias;
-    private final NDArray weightT; // a transposed view, made once so a forward pass creates no handle in the model's manager
     private volatile LinearAdapter adapter;
     private volatile boolean adapterEnabled = true;
 
@@ -22,7 +22,6 @@ public final class Linear {
         this.name = Objects.requireNonNull(name);
         this.weight = Objects.requireNonNull(weight);
         this.bias = bias;
-        this.weightT = weight.transpose();
     }
 
     /** The Hugging Face module name, without {@code .weight}. */
@@ -68,42 +67,58 @@ public final class Linear {
         this.adapterEnabled = enabled;
     }
 
-    /** The base output without any adapter. The caller closes the result. */
+    /** The base output without any adapter (one fused {@code linear} op). The caller closes the result. */
     public NDArray forwardBase(NDArray x) {
-        NDArray y = x.matMul(weightT);
-        if (bias != null) {
-            NDArray withBias = y.add(bias);
-            y.close();
-            y = withBias;
-        }
-        return y;
+        return linear(x, weight, bias);
+    }
+
+    /** {@code x·Wᵀ + b} as one op (torch's {@code linear}, the bias fused into the matrix product). */
+    static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+        return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
     }
 
     /** {@code x·Wᵀ + b (+ adapter delta)}; {@code x} is {@code [..., inFeatures]}. The caller closes the result. */
     public NDArray forward(NDArray x, boolean training) {
         NDArray y = forwardBase(x);
-        LinearAdapter a = adapter;
-        if (a == null || !adapterEnabled) {
-            return y;
+        if (!hasActiveAdapter()) {
+            return y; // no dtype query: that would be one more JNI call per layer
         }
-        NDArray delta = a.delta(this, x, training);
+        NDArray delta = delta(x, training, y.getDataType());
         if (delta == null) {
             return y;
         }
         try {
-            if (delta.getDataType() != y.getDataType()) {
-                NDArray cast = delta.toType(y.getDataType(), false);
-                if (cast != delta) {
-                    delta.close();
-                    delta = cast;
-                }
-            }
             NDArray out = y.add(delta);
             y.close();
             return out;
         } finally {
             delta.close();
         }
+    }
+
+    /** Whether an adapter is installed and enabled. */
+    boolean hasActiveAdapter() {
+        return adapter != null && adapterEnabled;
+    }
+
+    /**
+     * The enabled adapter's term for input {@code x}, cast to {@code dtype}, or null when no adapter is
+     * installed and enabled (or it returned null). The caller closes the result.
+     */
+    NDArray delta(NDArray x, boolean training, DataType dtype) {
+        LinearAdapter a = adapter;
+        if (a == null || !adapterEnabled) {
+            return null;
+        }
+        NDArray delta = a.delta(this, x, training);
+        if (delta == null || delta.getDataType() == dtype) {
+            return delta;
+        }
+        NDArray cast = delta.toType(dtype, false);
+        if (cast != delta) {
+            delta.close();
+        }
+        return cast;
     }
 
     @Override

@@ -29,6 +29,20 @@ class NoLeakTest {
                 new Generator(model).generate(List.of(new long[] {256, 1, 2}, new long[] {256, 5}),
                         SamplingConfig.sample(4, 0.8, i).withTopK(20).withTopP(0.9));
             }
+            // decode steps leave nothing behind in the KV cache's manager either
+            try (KvCache cache = model.newCache(caller, 2, 12)) {
+                NDArray prompt = caller.create(new long[] {256, 1, 2, 3, 256, 5, 6, 7}, new ai.djl.ndarray.types.Shape(2, 4));
+                model.forward(prompt, null, cache, false, true).close();
+                NDArray step = caller.create(new long[] {9, 10}, new ai.djl.ndarray.types.Shape(2, 1));
+                model.forward(step, null, cache, false, true).close();
+                int cacheArrays = cache.arrayCount();
+                for (int i = 0; i < 4; i++) {
+                    model.forward(step, null, cache, false, true).close();
+                }
+                assertThat(cache.arrayCount()).isEqualTo(cacheArrays);
+                prompt.close();
+                step.close();
+            }
             assertThat(model.manager().getManagedArrays()).hasSize(modelArrays);
             assertThat(caller.getManagedArrays()).hasSize(callerArrays);
         }

@@ -3,6 +3,7 @@ package ai.lorapar.examples;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.lorapar.engine.FusedOps;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
@@ -19,7 +20,9 @@ import java.util.Random;
  * prompts, sampling at temperature 1 with no stop tokens (every row generates the full budget, like
  * the peer's {@code min_new_tokens}), after a 16-token warm-up.
  *
- * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]}.
+ * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]
+ * [--fused ops|layer|off]}: {@code --fused} picks the JNI's fused decode path where the engine has it
+ * (default {@code layer}: one call per layer; {@code ops}: fused ops only; {@code off}: NDArray ops only).
  * MODEL_DIR is a Hugging Face folder (random weights are fine, e.g. saved by transformers).
  */
 public final class SamplingBenchmark {
@@ -35,6 +38,11 @@ public final class SamplingBenchmark {
                 case "--prompt" -> prompt = Integer.parseInt(args[++i]);
                 case "--new" -> fresh = Integer.parseInt(args[++i]);
                 case "--device" -> device = "gpu".equals(args[++i]) ? Device.gpu() : Device.cpu();
+                case "--fused" -> {
+                    String mode = args[++i];
+                    System.setProperty(DecoderModel.FUSED_OPS_PROPERTY, String.valueOf(!"off".equals(mode)));
+                    System.setProperty(DecoderModel.FUSED_LAYER_PROPERTY, String.valueOf("layer".equals(mode)));
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -58,8 +66,11 @@ public final class SamplingBenchmark {
             double seconds = (System.nanoTime() - t0) / 1e9;
             long produced = result.newTokens();
             System.out.printf(Locale.ROOT,
-                    "sampling %s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)%n",
-                    dir.getFileName(), device, model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced);
+                    "sampling %s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)"
+                            + " [engine: %s %s, %s %s]%n",
+                    dir.getFileName(), device, model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced,
+                    FusedOps.CAPABILITY, FusedOps.isAvailable(manager.getEngine()) ? "yes" : "no",
+                    FusedOps.CAPABILITY_LAYER, FusedOps.isLayerAvailable(manager.getEngine()) ? "yes" : "no");
         }
     }
 }

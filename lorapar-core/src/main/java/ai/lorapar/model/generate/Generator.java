@@ -93,9 +93,15 @@ public final class Generator {
             NDArray stopArr = scope.create(stops).reshape(1, stops.length);
             NDArray padArr = scope.create(pad);
             NDArray zero = scope.create(0f);
+            // without stop ids no row can stop: no liveness bookkeeping and no host round trip per token
+            boolean canStop = Arrays.stream(stops).anyMatch(s -> s >= 0);
+            NDArray allLive = scope.ones(new Shape(batch), DataType.BOOLEAN);
+            NDArray allLiveMask = scope.ones(new Shape(batch, 1), DataType.INT64);
+            Filters filters = new Filters(scope, config);
+            NDArray stop0 = scope.create(stops[0]);
+            NDArray zeroI = scope.create(0);
             List<NDArray> tokens = new ArrayList<>();
             List<NDArray> logps = new ArrayList<>();
-            List<NDArray> alive = new ArrayList<>();
             try (KvCache cache = model.newCache(scope, batch, capacity)) {
                 NDArray logits = model.forward(ids, mask, cache, false, true).reshape(batch, vocab);
                 NDArray done = scope.zeros(new Shape(batch), DataType.BOOLEAN);
@@ -104,35 +110,46 @@ public final class Generator {
                     NDArray live;
                     try (NDManager ss = scope.newSubManager()) {
                         logits.attach(ss);
-                        done.attach(ss);
                         NDArray lf = logits.toType(DataType.FLOAT32, false);
                         NDArray logp = lf.logSoftmax(-1);
-                        NDArray chosen = choose(lf, config, ss);
-                        live = done.logicalNot();
-                        next = NDArrays.where(live, chosen, padArr);
-                        NDArray tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
-                        tokLp = NDArrays.where(live, tokLp, zero);
-                        NDArray isStop = next.expandDims(1).eq(stopArr).toType(DataType.INT32, false)
-                                .sum(new int[] {1}).gt(0);
-                        NDArray nowDone = done.logicalOr(isStop);
-                        for (NDArray a : new NDArray[] {next, tokLp, live, nowDone}) {
-                            a.attach(scope);
+                        NDArray chosen = choose(lf, config, filters);
+                        NDArray tokLp;
+                        NDArray nowDone = done;
+                        if (canStop) {
+                            done.attach(ss);
+                            live = done.logicalNot();
+                            next = NDArrays.where(live, chosen, padArr);
+                            tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
+                            tokLp = NDArrays.where(live, tokLp, zero);
+                            NDArray isStop = stops.length == 1 ? next.eq(stop0)
+                                    : next.expandDims(1).eq(stopArr).toType(DataType.INT32, false)
+                                            .sum(new int[] {1}).gt(zeroI);
+                            nowDone = done.logicalOr(isStop);
+                            live.attach(scope);
+                            nowDone.attach(scope);
+                        } else {
+                            live = allLive;
+                            next = chosen;
+                            tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
                         }
+                        next.attach(scope);
+                        tokLp.attach(scope);
                         tokens.add(next);
                         logps.add(tokLp);
-                        alive.add(live);
                         done = nowDone;
                     }
-                    if (step == config.maxNewTokens() - 1 || done.all().getBoolean()) {
+                    if (step == config.maxNewTokens() - 1 || (canStop && done.all().getBoolean())) {
                         break;
                     }
                     NDArray stepIds = next.reshape(batch, 1);
-                    NDArray stepMask = live.toType(DataType.INT64, false).reshape(batch, 1);
+                    NDArray stepMask = canStop ? live.toType(DataType.INT64, false).reshape(batch, 1) : allLiveMask;
                     NDArray raw = model.forward(stepIds, stepMask, cache, false, true);
                     logits = raw.reshape(batch, vocab);
                     raw.close();
                     stepIds.close();
-                    stepMask.close();
+                    if (stepMask != allLiveMask) {
+                        stepMask.close();
+                    }
                 }
             }
             // one transfer of everything generated
@@ -164,13 +181,35 @@ public final class Generator {
         }
     }
 
-    /** The next token of every row, on the device: argmax, or a Gumbel-max draw from the filtered distribution. */
-    static NDArray choose(NDArray logits, SamplingConfig c, NDManager ss) {
+    /**
+     * Constants of the sampling filters as 0-dim arrays, made once per generate call: a scalar made per
+     * token (as DJL's {@code div(Number)} does) is a synchronous host-to-device copy on a GPU. Same
+     * dtypes as DJL's conversion of the numbers, so the results are unchanged.
+     */
+    static final class Filters {
+        final NDArray negInf;
+        final NDArray posInf;
+        final NDArray temperature;
+        final NDArray topP;
+
+        Filters(NDManager manager, SamplingConfig c) {
+            this.negInf = manager.create(Float.NEGATIVE_INFINITY);
+            this.posInf = manager.create(Float.POSITIVE_INFINITY);
+            this.temperature = manager.create(c.temperature());
+            this.topP = manager.create(c.topP());
+        }
+    }
+
+    /**
+     * The next token of every row, on the device: argmax, or a Gumbel-max draw from the filtered
+     * distribution. New arrays land in {@code logits}' manager.
+     */
+    static NDArray choose(NDArray logits, SamplingConfig c, Filters f) {
         if (c.isGreedy()) {
             return logits.argMax(-1);
         }
-        NDArray z = logits.div(c.temperature());
-        NDArray negInf = ss.create(Float.NEGATIVE_INFINITY);
+        NDArray z = c.temperature() == 1.0 ? logits : logits.div(f.temperature); // x/1 == x
+        NDArray negInf = f.negInf;
         long vocab = z.getShape().get(z.getShape().dimension() - 1);
         if (c.topK() > 0 && c.topK() < vocab) {
             NDArray kth = z.topK(c.topK(), -1).get(0).min(new int[] {-1}, true); // [B,1]
@@ -181,14 +220,14 @@ public final class Generator {
             NDArray sorted = z.gather(order, -1);
             NDArray probs = sorted.softmax(-1);
             NDArray before = probs.cumSum(-1).sub(probs); // probability mass strictly above each token
-            NDArray removed = before.gt(c.topP());
-            NDArray kept = NDArrays.where(removed.logicalNot(), sorted, ss.create(Float.POSITIVE_INFINITY));
+            NDArray removed = before.gt(f.topP);
+            NDArray kept = NDArrays.where(removed.logicalNot(), sorted, f.posInf);
             NDArray threshold = kept.min(new int[] {-1}, true);
             z = NDArrays.where(z.gte(threshold), z, negInf);
         }
-        NDArray u = ss.randomUniform(Float.MIN_NORMAL, 1f, z.getShape(), DataType.FLOAT32);
-        NDArray gumbel = u.log().neg().log().neg();
-        return z.add(gumbel).argMax(-1);
+        NDArray u = logits.getManager().randomUniform(Float.MIN_NORMAL, 1f, z.getShape(), DataType.FLOAT32);
+        // z + Gumbel noise, -log(-log u), written as z - log(-log u) (the same value: negation is exact)
+        return z.sub(u.log().neg().log()).argMax(-1);
     }
 
     private long[] stopIds(SamplingConfig c) {
