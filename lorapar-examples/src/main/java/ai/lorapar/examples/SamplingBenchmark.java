@@ -22,7 +22,8 @@ import java.util.Random;
  *
  * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]
  * [--fused ops|layer|off]}: {@code --fused} picks the JNI's fused decode path where the engine has it
- * (default {@code layer}: one call per layer; {@code ops}: fused ops only; {@code off}: NDArray ops only).
+ * ({@code layer}: one call per layer; {@code ops}: fused ops only; {@code off}, the default as for the
+ * library: NDArray ops only, which measured fastest on an H100).
  * MODEL_DIR is a Hugging Face folder (random weights are fine, e.g. saved by transformers).
  */
 public final class SamplingBenchmark {
