@@ -525,7 +525,8 @@ public final class DecoderModel implements AutoCloseable {
     /**
      * Uses the JNI's fused ops (RMSNorm, RoPE, SiLU·up, attention of a decode step, KV-cache writes)
      * when {@code on} and the engine has them (capability {@link FusedOps#CAPABILITY}); otherwise
-     * NDArray ops. On by default on a GPU with such an engine, off on a CPU. Returns whether they are used.
+     * NDArray ops. Off by default (opt-in with {@code -Dlorapar.fusedOps=true} on a GPU; see
+     * {@link #FUSED_OPS_PROPERTY} for why). Returns whether they are used.
      */
     boolean setFusedOps(boolean on) {
         this.fusedOps = on && fusedOpsAvailable;
