@@ -190,10 +190,12 @@ public final class SubregionPartition implements AutoCloseable {
         if (k <= 0) {
             return scope.zeros(shared.getShape(), DataType.BOOLEAN, shared.getDevice());
         }
-        // Importance is non-negative, so -1 ranks every non-shared element below every shared one.
-        NDArray minusOne = attach(importance.zerosLike().sub(1f), scope);
-        NDArray candidates = attach(NDArrays.where(shared, importance, minusOne), scope);
-        return TopSelection.topK(candidates, k, scope);
+        // Cut on the shared elements alone, then select within the shared mask: ties among shared
+        // elements still go to the lower flat index.
+        NDArray at = attach(attach(shared.nonzero(), scope).reshape(-1), scope);
+        NDArray sharedValues = attach(importance.take(at), scope);
+        TopSelection.Cut cut = TopSelection.cut(sharedValues, k, false, scope);
+        return TopSelection.selectWithin(importance, shared, cut, scope);
     }
 
     private Map<String, NDArray> split(NDArray flat) {
