@@ -24,6 +24,12 @@ public final class LoraLayer implements LinearAdapter {
     private final NDArray a0;
     private final NDArray b0;
     private final float scaling;
+    /**
+     * {@link #scaling} as a 0-dim fp32 array on the adapter's device, made once: DJL's {@code mul(Number)}
+     * creates the scalar from host memory at every call (on a GPU a synchronous copy, which also cannot
+     * be captured in a CUDA graph). Same value and dtype, so products are unchanged.
+     */
+    private final NDArray scalingArr;
     private final double dropout;
     private volatile long dropoutSeed;
     private long dropoutCalls;
@@ -40,6 +46,7 @@ public final class LoraLayer implements LinearAdapter {
         this.a0 = a0;
         this.b0 = b0;
         this.scaling = (float) scaling;
+        this.scalingArr = a.getManager().create(this.scaling);
         this.dropout = dropout;
         this.dropoutSeed = dropoutSeed;
     }
@@ -136,7 +143,7 @@ public final class LoraLayer implements LinearAdapter {
         h.attach(s);
         NDArray y = h.matMul(bt);
         y.attach(s);
-        NDArray scaled = y.mul(scaling);
+        NDArray scaled = y.mul(scalingArr);
         scaled.attach(s);
         return scaled;
     }
@@ -150,7 +157,7 @@ public final class LoraLayer implements LinearAdapter {
             bd.attach(s);
             NDArray p = bd.matMul(ad);
             p.attach(s);
-            NDArray r = p.mul(scaling);
+            NDArray r = p.mul(scalingArr);
             r.attach(m);
             return r;
         }
@@ -186,7 +193,7 @@ public final class LoraLayer implements LinearAdapter {
         try (NDManager s = linear.weight().getManager().newSubManager()) {
             NDArray p = b0.matMul(a0);
             p.attach(s);
-            NDArray scaled = p.mul(scaling);
+            NDArray scaled = p.mul(scalingArr);
             scaled.attach(s);
             linear.weight().addi(scaled);
         }

@@ -398,50 +398,69 @@ public final class DecoderModel implements AutoCloseable {
         if (cache != null && cache.batchSize() != batch) {
             throw new IllegalArgumentException("cache holds " + cache.batchSize() + " rows, inputIds has " + batch);
         }
+        boolean staticStep = cache != null && cache.isStaticDecoding();
+        if (staticStep && t != 1) {
+            throw new IllegalArgumentException("a cache in static decoding takes one token per row, got " + t);
+        }
         try (NDManager scope = out.newSubManager()) {
             int past = cache == null ? 0 : cache.length();
             NDArray mask = attentionMask != null ? attentionMask.toType(DataType.INT64, true)
                     : scope.ones(new Shape(batch, t), DataType.INT64);
             mask.attach(scope);
-            NDArray fullMask = mask; // owned by the cache when there is one: results of ops on it are attached here
-            if (cache != null) {
-                fullMask = cache.extendMask(mask);
-            }
-            int total = past + t;
-            // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
-            NDArray cum = fullMask.cumSum(1);
-            cum.attach(scope);
-            NDArray pos = cum.sub(oneI).maximum(zeroI);
-            if (past > 0) {
-                pos = pos.get(new NDIndex(":, {}:", past));
+            int d = config.headDim();
+            int total;
+            NDArray pos;
+            NDArray bias;
+            if (staticStep) {
+                // positions, the slot written and the mask of unwritten slots live on the device (CUDA graphs)
+                cache.extendMask(mask);
+                total = cache.capacity();
+                pos = cache.staticPositions();
+                NDArray view = cache.keyBias(total);
+                view.attach(scope);
+                bias = view.reshape(batch, 1, 1, total);
+            } else {
+                NDArray fullMask = mask; // owned by the cache when there is one: results of ops on it are attached here
+                if (cache != null) {
+                    fullMask = cache.extendMask(mask);
+                }
+                total = past + t;
+                // positions = cumsum(mask) - 1 over all positions, the last T of them; pads get 0
+                NDArray cum = fullMask.cumSum(1);
+                cum.attach(scope);
+                pos = cum.sub(oneI).maximum(zeroI);
+                if (past > 0) {
+                    pos = pos.get(new NDIndex(":, {}:", past));
+                }
+                if (cache != null && t == 1) {
+                    // one new position per row: it may attend to every cached real position
+                    NDArray view = cache.keyBias(total);
+                    view.attach(scope); // made in the cache's manager: freed with this pass
+                    bias = view.reshape(batch, 1, 1, total);
+                } else {
+                    bias = attentionBias(scope, fullMask, past, t, total);
+                }
             }
             NDArray[] cs;
             if (total <= ropeRows) {
                 NDArray flat = pos.reshape(-1);
+                flat.attach(scope);
                 NDArray c = ropeCos.get(flat);
                 NDArray sn = ropeSin.get(flat);
                 c.attach(scope);
                 sn.attach(scope);
                 cs = new NDArray[] {c, sn};
             } else {
-                cs = ropeCosSin(pos, scope);
+                NDArray p = pos.reshape(batch, t);
+                p.attach(scope); // a view of the cache's positions in static decoding
+                cs = ropeCosSin(p, scope);
             }
-            int d = config.headDim();
             NDArray cos = cs[0].reshape(batch, t, 1, d); // [B,T,1,D], broadcast over heads
             NDArray sin = cs[1].reshape(batch, t, 1, d);
-            NDArray bias;
-            if (cache != null && t == 1) {
-                // one new position per row: it may attend to every cached real position
-                NDArray view = cache.keyBias(total);
-                view.attach(scope); // made in the cache's manager: freed with this pass
-                bias = view.reshape(batch, 1, 1, total);
-            } else {
-                bias = attentionBias(scope, fullMask, past, t, total);
-            }
 
             boolean fuse = fusedOps;
             NDArray keep = null; // the keep-mask of the fused decode attention, [B,1,1,S] boolean
-            if (fuse && cache != null && t == 1) {
+            if (fuse && cache != null && t == 1 && !staticStep) {
                 keep = bias.eq(zeroI);
                 keep.attach(scope);
             }
@@ -458,7 +477,7 @@ public final class DecoderModel implements AutoCloseable {
                     NDArray next;
                     try {
                         next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
-                                training);
+                                total, training);
                     } catch (EngineException | UnsatisfiedLinkError e) {
                         if (!fuse) {
                             throw e;
@@ -471,7 +490,7 @@ public final class DecoderModel implements AutoCloseable {
                         fuse = false;
                         keep = null;
                         next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, null, false, cache, past,
-                                training);
+                                total, training);
                     }
                     LayerProbe pr = probe;
                     if (pr != null) {
@@ -608,8 +627,12 @@ public final class DecoderModel implements AutoCloseable {
         return out;
     }
 
+    /**
+     * One decoder layer; {@code total} is the number of key positions attended to ({@code past + t},
+     * or the cache's capacity in static decoding).
+     */
     private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
-            NDArray keep, boolean fuse, KvCache cache, int past, boolean training) {
+            NDArray keep, boolean fuse, KvCache cache, int past, int total, boolean training) {
         if (keep != null && fusedLayer && !hasActiveAdapter(l)) {
             // a decode step (one token, KV cache, fused ops on) of a layer without adapters: one JNI call
             NDArray[] arrays = {l.inputNorm, l.qkvW, l.qkvB, l.o.weight(), l.o.bias(), l.postNorm, l.guW, l.guB,
@@ -646,7 +669,6 @@ public final class DecoderModel implements AutoCloseable {
             keys.attach(x.getManager());
             values.attach(x.getManager());
         }
-        long total = past + t;
         NDArray ctx;
         if (keep != null) {
             // one new query per row: the query heads of a group are the rows of one attention over its keys

@@ -14,6 +14,11 @@ import ai.lorapar.engine.FusedOps;
  * positions ({@code [batch, kvHeads, capacity, headDim]} per layer, written in place), plus the
  * attention mask of the positions seen so far. Create it with {@link DecoderModel#newCache}; it owns
  * its arrays and must be closed.
+ *
+ * <p>After {@link #startStaticDecoding()} the cache serves decode steps whose ops do not depend on
+ * the step number, so that one step can be captured as a CUDA graph and replayed: the slot written
+ * next and each row's next RoPE position live on the device and advance there, and attention runs
+ * over all {@code capacity} positions with the ones not yet written masked out.
  */
 public final class KvCache implements AutoCloseable {
     private final NDManager manager;
@@ -26,6 +31,13 @@ public final class KvCache implements AutoCloseable {
     private final NDArray maxF;
     private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
+    // static decoding (null before startStaticDecoding)
+    private NDArray slot; // [1] int64: the position the next token is written to
+    private NDArray positions; // [batch] int64: RoPE position of each row's next token
+    private NDArray oneL;
+    private NDIndex slotColumn; // [:, slot] of the key bias
+    private NDIndex slotOfKv; // [:, :, slot] of a key/value buffer
+    private NDIndex allOfKv; // [:, :, 0:capacity]
 
     KvCache(NDManager parent, int layers, int batch, int kvHeads, int capacity, int headDim, DataType dtype) {
         this.manager = parent.newSubManager();
@@ -44,9 +56,55 @@ public final class KvCache implements AutoCloseable {
         this.maxF = manager.create(Float.MAX_VALUE);
     }
 
-    /** Positions held so far. */
+    /**
+     * Positions held so far. In static decoding, the length when it started (the position written
+     * next is then kept on the device).
+     */
     public int length() {
         return length;
+    }
+
+    /** Whether {@link #startStaticDecoding()} was called. */
+    public boolean isStaticDecoding() {
+        return slot != null;
+    }
+
+    /**
+     * Switches to static decoding (see the class comment) after the positions written so far (the
+     * prompt): from now on each forward pass takes one token per row, the next slot is advanced on
+     * the device, and {@link #mask()} is no longer extended. Each row's next RoPE position is its
+     * count of real tokens so far, as the eager path computes it. The ops run here synchronise with
+     * the host (call it before capturing a graph).
+     */
+    public void startStaticDecoding() {
+        if (slot != null) {
+            throw new IllegalStateException("static decoding already started");
+        }
+        if (mask == null) {
+            throw new IllegalStateException("static decoding starts after a prompt: the cache is empty");
+        }
+        if (length >= capacity) {
+            throw new IllegalStateException("KV cache full (" + length + " of " + capacity + " positions)");
+        }
+        // positions not yet written must not be attended to (attention now spans the whole capacity)
+        keyBias.set(new NDIndex().addAllDim().addSliceDim(length, capacity), -Float.MAX_VALUE);
+        this.slot = manager.create(new long[] {length});
+        NDArray count = mask.sum(new int[] {1});
+        count.attach(manager);
+        this.positions = count.toType(DataType.INT64, false);
+        this.positions.attach(manager);
+        if (count != positions) {
+            count.close();
+        }
+        this.oneL = manager.create(1L);
+        this.slotColumn = new NDIndex(":, {}", slot);
+        this.slotOfKv = new NDIndex(":, :, {}", slot);
+        this.allOfKv = new NDIndex().addAllDim(2).addSliceDim(0, capacity);
+    }
+
+    /** Each row's RoPE position of the next token ({@code [batch]} int64) in static decoding. Do not close it. */
+    NDArray staticPositions() {
+        return positions;
     }
 
     /** The most positions this cache can hold. */
@@ -69,6 +127,10 @@ public final class KvCache implements AutoCloseable {
      */
     NDArray extendMask(NDArray stepMask) {
         int t = (int) stepMask.getShape().get(1);
+        if (slot != null) {
+            writeStaticStepMask(stepMask, t);
+            return null;
+        }
         if (length + t > capacity) {
             throw new IllegalStateException("KV cache full: " + length + " + " + t + " positions exceed its capacity "
                     + capacity + "; create it with a larger capacity");
@@ -94,6 +156,19 @@ public final class KvCache implements AutoCloseable {
         return mask;
     }
 
+    /** Static decoding: the key bias of the slot about to be written, from the step's mask ({@code [batch, 1]}). */
+    private void writeStaticStepMask(NDArray stepMask, int t) {
+        if (t != 1) {
+            throw new IllegalArgumentException("static decoding takes one token per row, got " + t);
+        }
+        try (NDManager tmp = manager.newSubManager()) {
+            NDArray mf = stepMask.toType(DataType.FLOAT32, true);
+            mf.attach(tmp);
+            NDArray add = mf.sub(oneF).mul(maxF); // [batch, 1]
+            keyBias.set(slotColumn, add);
+        }
+    }
+
     /**
      * The additive fp32 attention bias of the first {@code total} positions' keys ({@code [batch, total]}
      * view: 0 for a real token, fp32's minimum for padding), kept up to date by {@link #extendMask}. The
@@ -109,6 +184,12 @@ public final class KvCache implements AutoCloseable {
      * With {@code fused}, through the JNI's one-call slice write ({@link FusedOps#writeSlice}).
      */
     NDList append(int layer, int past, NDArray k, NDArray v, boolean fused) {
+        if (slot != null) {
+            // static decoding: written at the device-held slot; attention spans every position
+            keys[layer].set(slotOfKv, k);
+            values[layer].set(slotOfKv, v);
+            return new NDList(keys[layer].get(allOfKv), values[layer].get(allOfKv));
+        }
         int t = (int) k.getShape().get(2);
         if (fused) {
             FusedOps.writeSlice(keys[layer], k, 2, past);
@@ -139,6 +220,11 @@ public final class KvCache implements AutoCloseable {
 
     /** Called once the layers have appended a forward pass of {@code t} positions. */
     void advance(int t) {
+        if (slot != null) {
+            slot.addi(oneL);
+            positions.addi(oneL);
+            return;
+        }
         length += t;
     }
 

@@ -8,6 +8,12 @@ import ai.djl.ndarray.NDManager;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.GenerationResult.FinishReason;
 import ai.lorapar.model.generate.Generator;
+import ai.lorapar.model.generate.GeneratorAccess;
+import ai.lorapar.engine.CudaGraph;
+import ai.lorapar.lora.LoraConfig;
+import ai.lorapar.lora.LoraInit;
+import ai.lorapar.lora.LoraModel;
+import ai.lorapar.lora.LoraTargets;
 import ai.lorapar.model.generate.SamplingConfig;
 import ai.lorapar.model.tokenizer.PromptTemplate;
 import ai.lorapar.model.tokenizer.TextTokenizer;
@@ -178,6 +184,122 @@ class GeneratorTest {
             }
             assertThatThrownBy(() -> new Generator(model).generateText(List.of("x"), SamplingConfig.greedy(1)))
                     .isInstanceOf(IllegalStateException.class);
+        }
+    }
+
+    /** Sampling configurations the decode modes are compared on (greedy, seeded, filtered, with a stop id). */
+    private static List<SamplingConfig> modeConfigs(long stop) {
+        return List.of(SamplingConfig.greedy(8), SamplingConfig.sample(8, 1.0, 42),
+                SamplingConfig.sample(8, 0.7, 3).withTopK(20).withTopP(0.9),
+                SamplingConfig.greedy(8).withStopTokenIds(List.of((int) stop)));
+    }
+
+    /** Largest |difference| of the log-probabilities, after checking that the tokens are equal. */
+    private static float assertSameTokens(GenerationResult want, GenerationResult got, String what) {
+        float worst = 0;
+        assertThat(got.sequences()).hasSameSizeAs(want.sequences());
+        for (int i = 0; i < want.sequences().size(); i++) {
+            GenerationResult.Sequence w = want.sequences().get(i);
+            GenerationResult.Sequence g = got.sequences().get(i);
+            assertThat(g.tokens()).as("%s row %d", what, i).containsExactly(w.tokens());
+            assertThat(g.finishReason()).as("%s row %d", what, i).isEqualTo(w.finishReason());
+            for (int j = 0; j < w.logProbs().length; j++) {
+                worst = Math.max(worst, Math.abs(w.logProbs()[j] - g.logProbs()[j]));
+            }
+        }
+        return worst;
+    }
+
+    /**
+     * Static decoding (the steps a CUDA graph captures: device-held slot and positions, attention over
+     * the whole capacity with unwritten positions masked) gives the eager steps' tokens, for left-padded
+     * prompts of three lengths, greedy, seeded and filtered sampling (the same random draws in the same
+     * order) and a stop id that ends one row early.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "qwen2"})
+    void staticDecodingMatchesEagerSteps(String name) throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "token identity is an fp32 claim");
+        try (NDManager m = manager(); DecoderModel model = load(name, m)) {
+            List<long[]> prompts = prompts(name, m);
+            long stop = new Generator(model).generate(prompts, SamplingConfig.greedy(8)).sequences().get(1).tokens()[2];
+            for (SamplingConfig cfg : modeConfigs(stop)) {
+                GeneratorAccess.Run eager = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.EAGER);
+                GeneratorAccess.Run stat = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.STATIC);
+                assertThat(eager.used()).isEqualTo(GeneratorAccess.Mode.EAGER);
+                assertThat(stat.used()).isEqualTo(GeneratorAccess.Mode.STATIC);
+                float worst = assertSameTokens(eager.result(), stat.result(), name + " " + cfg);
+                assertThat(worst).as("%s %s log-probs", name, cfg).isLessThan(DecoderModelTest.TOL);
+            }
+            // the stop config did stop a row early in both modes
+            GeneratorAccess.Run r = GeneratorAccess.generate(model, prompts,
+                    SamplingConfig.greedy(8).withStopTokenIds(List.of((int) stop)), GeneratorAccess.Mode.STATIC);
+            assertThat(r.result().sequences().get(1).tokens()).hasSize(3).endsWith(stop);
+        }
+    }
+
+    /**
+     * On a GPU whose engine captures CUDA graphs: the default generator decodes through a graph, and the
+     * graph's replays give the static steps' tokens and log-probabilities (the same kernels), seeded
+     * sampling through the graph is reproducible, and a row stopping early is handled.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama", "qwen2"})
+    void cudaGraphDecodingMatchesStaticSteps(String name) throws Exception {
+        try (NDManager m = manager(); DecoderModel model = load(name, m)) {
+            Assumptions.assumeTrue(CudaGraph.isAvailable(m.getEngine(), device()), "engine cannot capture CUDA graphs");
+            List<long[]> prompts = prompts(name, m);
+            Generator byDefault = new Generator(model);
+            GenerationResult greedy = byDefault.generate(prompts, SamplingConfig.greedy(8));
+            assertThat(GeneratorAccess.lastMode(byDefault)).isEqualTo(GeneratorAccess.Mode.GRAPH);
+            long stop = greedy.sequences().get(1).tokens()[2];
+            for (SamplingConfig cfg : modeConfigs(stop)) {
+                GeneratorAccess.Run graph = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.GRAPH);
+                assertThat(graph.used()).as("%s %s captured", name, cfg).isEqualTo(GeneratorAccess.Mode.GRAPH);
+                GeneratorAccess.Run again = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.GRAPH);
+                assertSameTokens(graph.result(), again.result(), name + " " + cfg + " graph twice");
+                if (cfg.isGreedy()) {
+                    GeneratorAccess.Run stat = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.STATIC);
+                    float worst = assertSameTokens(stat.result(), graph.result(), name + " " + cfg + " graph");
+                    // in bf16 a near-tie can flip between two equal-math kernels' roundings; fp32 is checked tightly
+                    assertThat(worst).isLessThan(dtype() == DataType.FLOAT32 ? DecoderModelTest.TOL : 0.05f);
+                }
+            }
+            GeneratorAccess.Run stopped = GeneratorAccess.generate(model, prompts,
+                    SamplingConfig.greedy(8).withStopTokenIds(List.of((int) stop)), GeneratorAccess.Mode.GRAPH);
+            assertThat(stopped.result().sequences().get(1).finishReason()).isEqualTo(FinishReason.STOP);
+        }
+    }
+
+    /**
+     * With LoRA adapters installed and enabled (Gaussian init, so they change the output), static decoding
+     * and, where available, the CUDA graph give the eager tokens: the adapters' ops are captured too.
+     */
+    @Test
+    void decodeModesAgreeWithLoraAdapters() throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "token identity is an fp32 claim");
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m)) {
+            List<long[]> prompts = prompts("qwen2", m);
+            SamplingConfig cfg = SamplingConfig.greedy(8);
+            GenerationResult base = new Generator(model).generate(prompts, cfg);
+            LoraConfig lc = LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(4).alpha(16).init(LoraInit.GAUSSIAN)
+                    .gaussianStd(0.5).seed(3).build();
+            try (LoraModel lora = LoraModel.apply(model, lc, m)) {
+                GeneratorAccess.Run eager = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.EAGER);
+                boolean changed = false;
+                for (int i = 0; i < prompts.size(); i++) {
+                    changed |= !Arrays.equals(base.sequences().get(i).tokens(), eager.result().sequences().get(i).tokens());
+                }
+                assertThat(changed).as("the adapters change the greedy tokens").isTrue();
+                GeneratorAccess.Run stat = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.STATIC);
+                assertThat(assertSameTokens(eager.result(), stat.result(), "lora static")).isLessThan(DecoderModelTest.TOL);
+                if (CudaGraph.isAvailable(m.getEngine(), device())) {
+                    GeneratorAccess.Run graph = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.GRAPH);
+                    assertThat(graph.used()).isEqualTo(GeneratorAccess.Mode.GRAPH);
+                    assertThat(assertSameTokens(eager.result(), graph.result(), "lora graph"))
+                            .isLessThan(DecoderModelTest.TOL);
+                }
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ package ai.lorapar.examples;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.lorapar.engine.CudaGraph;
 import ai.lorapar.engine.FusedOps;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.generate.GenerationResult;
@@ -21,9 +22,10 @@ import java.util.Random;
  * the peer's {@code min_new_tokens}), after a 16-token warm-up.
  *
  * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]
- * [--fused ops|layer|off]}: {@code --fused} picks the JNI's fused decode path where the engine has it
- * ({@code layer}: one call per layer; {@code ops}: fused ops only; {@code off}, the default as for the
- * library: NDArray ops only, which measured fastest on an H100).
+ * [--graphs on|off] [--fused ops|layer|off]}: {@code --graphs off} decodes op by op even where the
+ * engine can capture CUDA graphs (the library's default is on); {@code --fused} picks the JNI's fused
+ * decode ops where the engine has them ({@code layer}: one call per layer; {@code ops}: fused ops only;
+ * {@code off}, the default as for the library).
  * MODEL_DIR is a Hugging Face folder (random weights are fine, e.g. saved by transformers).
  */
 public final class SamplingBenchmark {
@@ -39,6 +41,8 @@ public final class SamplingBenchmark {
                 case "--prompt" -> prompt = Integer.parseInt(args[++i]);
                 case "--new" -> fresh = Integer.parseInt(args[++i]);
                 case "--device" -> device = "gpu".equals(args[++i]) ? Device.gpu() : Device.cpu();
+                case "--graphs" -> System.setProperty(Generator.CUDA_GRAPHS_PROPERTY,
+                        String.valueOf(!"off".equals(args[++i])));
                 case "--fused" -> {
                     String mode = args[++i];
                     System.setProperty(DecoderModel.FUSED_OPS_PROPERTY, String.valueOf(!"off".equals(mode)));
@@ -68,8 +72,10 @@ public final class SamplingBenchmark {
             long produced = result.newTokens();
             System.out.printf(Locale.ROOT,
                     "sampling %s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)"
-                            + " [engine: %s %s, %s %s]%n",
+                            + " [decode steps: %s; engine: %s %s, %s %s, %s %s]%n",
                     dir.getFileName(), device, model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced,
+                    generator.lastDecodePath(), CudaGraph.CAPABILITY,
+                    CudaGraph.isAvailable(manager.getEngine(), device) ? "yes" : "no",
                     FusedOps.CAPABILITY, FusedOps.isAvailable(manager.getEngine()) ? "yes" : "no",
                     FusedOps.CAPABILITY_LAYER, FusedOps.isLayerAvailable(manager.getEngine()) ? "yes" : "no");
         }

@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.index.NDIndex;
+import ai.lorapar.engine.CudaGraph;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.KvCache;
 import ai.lorapar.model.generate.GenerationResult.FinishReason;
@@ -18,15 +20,43 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 /**
  * Batched autoregressive generation with a KV cache. Prompts are left-padded into one batch, the
  * prompt is run once (prefill), then one token per step is chosen on the device for every row;
  * rows that have stopped receive the pad id. The only host round trip per generated token is the
- * "have all rows stopped?" check; ids and log-probabilities come back once at the end.
+ * "have all rows stopped?" check (none without stop ids); ids and log-probabilities come back once at
+ * the end.
+ *
+ * <p>On a GPU whose engine can capture CUDA graphs ({@link CudaGraph#isAvailable}), the decode steps
+ * run in the cache's static decoding mode and one step is captured as a graph and replayed, so a step
+ * costs one launch instead of a thousand JNI calls (the default; {@code -Dlorapar.cudaGraphs=false}
+ * turns it off). A step that cannot be captured falls back to eager steps with a warning.
  */
 public final class Generator {
+    private static final Logger LOG = LoggerFactory.getLogger(Generator.class);
+
+    /** System property: {@code false} turns CUDA-graph decoding off ({@code -Dlorapar.cudaGraphs=false}). */
+    public static final String CUDA_GRAPHS_PROPERTY = "lorapar.cudaGraphs";
+
+    /** How decode steps run (package-private switch for tests). */
+    enum DecodeMode {
+        /** {@link #GRAPH} where the engine can capture CUDA graphs on the model's device, else {@link #EAGER}. */
+        AUTO,
+        /** Step by step with the cache's growing length (attention over the positions so far). */
+        EAGER,
+        /** Step by step in the cache's static decoding mode (the ops a graph captures, run eagerly). */
+        STATIC,
+        /** Static decoding, one step captured as a CUDA graph and replayed. */
+        GRAPH
+    }
+
     private final DecoderModel model;
     private final TextTokenizer tokenizer;
+    private volatile DecodeMode mode = DecodeMode.AUTO;
+    private volatile DecodeMode lastMode;
 
     /** A generator of ids only (no texts). */
     public Generator(DecoderModel model) {
@@ -37,6 +67,26 @@ public final class Generator {
     public Generator(DecoderModel model, TextTokenizer tokenizer) {
         this.model = model;
         this.tokenizer = tokenizer;
+    }
+
+    /** Tests: forces a decode mode ({@link DecodeMode#AUTO} by default). */
+    void setDecodeMode(DecodeMode mode) {
+        this.mode = mode;
+    }
+
+    /** Tests: the mode the last call's decode steps ran in (GRAPH only when the graph was captured), or null. */
+    DecodeMode lastDecodeMode() {
+        return lastMode;
+    }
+
+    /**
+     * How the last call's decode steps ran, for diagnostics and benchmarks: {@code "eager"} (op by op),
+     * {@code "static"} (op by op in the cache's static mode, e.g. after a failed capture) or
+     * {@code "cuda-graph"}; null before the first call.
+     */
+    public String lastDecodePath() {
+        DecodeMode m = lastMode;
+        return m == null ? null : m == DecodeMode.GRAPH ? "cuda-graph" : m.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     /** Encodes {@code prompts} (with special tokens) and generates; needs a tokenizer. */
@@ -66,13 +116,11 @@ public final class Generator {
         }
         int capacity = promptLen + config.maxNewTokens();
         if (capacity > model.config().maxPositions()) {
-            org.slf4j.LoggerFactory.getLogger(Generator.class).warn(
-                    "prompt ({}) + new tokens ({}) exceed max_position_embeddings {}", promptLen,
+            LOG.warn("prompt ({}) + new tokens ({}) exceed max_position_embeddings {}", promptLen,
                     config.maxNewTokens(), model.config().maxPositions());
         }
         long[] stops = stopIds(config);
         long pad = padId(config, stops);
-        int vocab = model.config().vocabSize();
 
         long[] flatIds = new long[batch * promptLen];
         long[] flatMask = new long[batch * promptLen];
@@ -90,84 +138,211 @@ public final class Generator {
             }
             NDArray ids = scope.create(flatIds, new Shape(batch, promptLen));
             NDArray mask = scope.create(flatMask, new Shape(batch, promptLen));
-            NDArray stopArr = scope.create(stops).reshape(1, stops.length);
-            NDArray padArr = scope.create(pad);
-            NDArray zero = scope.create(0f);
-            // without stop ids no row can stop: no liveness bookkeeping and no host round trip per token
-            boolean canStop = Arrays.stream(stops).anyMatch(s -> s >= 0);
-            NDArray allLive = scope.ones(new Shape(batch), DataType.BOOLEAN);
-            NDArray allLiveMask = scope.ones(new Shape(batch, 1), DataType.INT64);
-            Filters filters = new Filters(scope, config);
-            NDArray stop0 = scope.create(stops[0]);
-            NDArray zeroI = scope.create(0);
-            List<NDArray> tokens = new ArrayList<>();
-            List<NDArray> logps = new ArrayList<>();
+            Decoding run = new Decoding(scope, batch, config, stops, pad);
+            DecodeMode used = DecodeMode.EAGER;
             try (KvCache cache = model.newCache(scope, batch, capacity)) {
-                NDArray logits = model.forward(ids, mask, cache, false, true).reshape(batch, vocab);
-                NDArray done = scope.zeros(new Shape(batch), DataType.BOOLEAN);
-                for (int step = 0; step < config.maxNewTokens(); step++) {
-                    NDArray next;
-                    NDArray live;
-                    try (NDManager ss = scope.newSubManager()) {
-                        logits.attach(ss);
-                        NDArray lf = logits.toType(DataType.FLOAT32, false);
-                        NDArray logp = lf.logSoftmax(-1);
-                        NDArray chosen = choose(lf, config, filters);
-                        NDArray tokLp;
-                        NDArray nowDone = done;
-                        if (canStop) {
-                            done.attach(ss);
-                            live = done.logicalNot();
-                            next = NDArrays.where(live, chosen, padArr);
-                            tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
-                            tokLp = NDArrays.where(live, tokLp, zero);
-                            NDArray isStop = stops.length == 1 ? next.eq(stop0)
-                                    : next.expandDims(1).eq(stopArr).toType(DataType.INT32, false)
-                                            .sum(new int[] {1}).gt(zeroI);
-                            nowDone = done.logicalOr(isStop);
-                            live.attach(scope);
-                            nowDone.attach(scope);
-                        } else {
-                            live = allLive;
-                            next = chosen;
-                            tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
-                        }
-                        next.attach(scope);
-                        tokLp.attach(scope);
-                        tokens.add(next);
-                        logps.add(tokLp);
-                        done = nowDone;
-                    }
-                    if (step == config.maxNewTokens() - 1 || (canStop && done.all().getBoolean())) {
-                        break;
-                    }
-                    NDArray stepIds = next.reshape(batch, 1);
-                    NDArray stepMask = canStop ? live.toType(DataType.INT64, false).reshape(batch, 1) : allLiveMask;
-                    NDArray raw = model.forward(stepIds, stepMask, cache, false, true);
-                    logits = raw.reshape(batch, vocab);
+                NDArray logits = model.forward(ids, mask, cache, false, true);
+                run.sample(logits);
+                logits.close();
+                run.produced = 1;
+                Runnable step = () -> {
+                    NDArray raw = model.forward(run.nextIds, run.stepMask, cache, false, true);
+                    run.sample(raw);
                     raw.close();
-                    stepIds.close();
-                    if (stepMask != allLiveMask) {
-                        stepMask.close();
+                };
+                DecodeMode want = effectiveMode();
+                if (run.produced < config.maxNewTokens() && !run.allStopped()) {
+                    if (want != DecodeMode.EAGER) {
+                        cache.startStaticDecoding();
+                        used = DecodeMode.STATIC;
+                    }
+                    CudaGraph graph = null;
+                    try {
+                        if (want == DecodeMode.GRAPH && config.maxNewTokens() - run.produced >= 2) {
+                            try {
+                                graph = CudaGraph.capture(model.device(), 1, step);
+                                used = DecodeMode.GRAPH;
+                            } catch (CudaGraph.CaptureException e) {
+                                LOG.warn("decode step cannot be captured as a CUDA graph; decoding step by step: {}",
+                                        e.getMessage());
+                            }
+                            run.produced++; // the warm-up before the capture was a real step
+                        }
+                        while (run.produced < config.maxNewTokens() && !run.allStopped()) {
+                            if (graph != null) {
+                                graph.replay();
+                                run.produced++;
+                            } else {
+                                run.count(step);
+                            }
+                        }
+                    } finally {
+                        if (graph != null) {
+                            graph.close();
+                        }
                     }
                 }
             }
-            // one transfer of everything generated
-            long[] tok = NDArrays.stack(new NDList(tokens), 1).toLongArray();
-            float[] lp = NDArrays.stack(new NDList(logps), 1).toFloatArray();
-            int n = tokens.size();
+            lastMode = used;
+            return run.result(prompts, stops);
+        }
+    }
+
+    private DecodeMode effectiveMode() {
+        DecodeMode m = mode;
+        if (m != DecodeMode.AUTO) {
+            return m;
+        }
+        boolean graphs = !"false".equalsIgnoreCase(System.getProperty(CUDA_GRAPHS_PROPERTY));
+        return graphs && CudaGraph.isAvailable(model.manager().getEngine(), model.device()) ? DecodeMode.GRAPH
+                : DecodeMode.EAGER;
+    }
+
+    /**
+     * The state of one generate call, all on the device and updated in place, so that a step can be
+     * captured as a CUDA graph: the next input ids, the stopped rows, the mask of the next step, and
+     * the output buffers written at a device-held column.
+     */
+    private final class Decoding {
+        final NDManager scope;
+        final SamplingConfig config;
+        final int batch;
+        final int vocab;
+        final boolean canStop;
+        final long[] stops;
+        final NDArray nextIds; // [B,1] int64
+        final NDArray stepMask; // [B,1] int64: 1 for rows live before the last token was chosen
+        final NDArray done; // [B] boolean
+        final NDArray outTokens; // [B, maxNew] int64
+        final NDArray outLogProbs; // [B, maxNew] fp32
+        final NDArray column; // [1] int64: the output column written next
+        final NDIndex atColumn;
+        final NDIndex all = new NDIndex("...");
+        final NDArray oneL;
+        final NDArray padArr;
+        final NDArray zero;
+        final NDArray stopArr;
+        final NDArray stop0;
+        final NDArray zeroI;
+        final Filters filters;
+        /** Tokens produced so far (host-side count of steps run). */
+        int produced;
+
+        Decoding(NDManager scope, int batch, SamplingConfig config, long[] stops, long pad) {
+            this.scope = scope;
+            this.config = config;
+            this.batch = batch;
+            this.vocab = model.config().vocabSize();
+            this.stops = stops;
+            // without stop ids no row can stop: no liveness bookkeeping and no host round trip per token
+            this.canStop = Arrays.stream(stops).anyMatch(x -> x >= 0);
+            int n = config.maxNewTokens();
+            this.nextIds = scope.zeros(new Shape(batch, 1), DataType.INT64);
+            this.stepMask = scope.ones(new Shape(batch, 1), DataType.INT64);
+            this.done = scope.zeros(new Shape(batch), DataType.BOOLEAN);
+            long[] pads = new long[batch * n];
+            Arrays.fill(pads, pad);
+            this.outTokens = scope.create(pads, new Shape(batch, n));
+            this.outLogProbs = scope.zeros(new Shape(batch, n), DataType.FLOAT32);
+            this.column = scope.create(new long[] {0});
+            this.atColumn = new NDIndex(":, {}", column);
+            this.oneL = scope.create(1L);
+            this.padArr = scope.create(pad);
+            this.zero = scope.create(0f);
+            this.stopArr = scope.create(stops).reshape(1, stops.length);
+            this.stop0 = scope.create(stops[0]);
+            this.zeroI = scope.create(0);
+            this.filters = new Filters(scope, config);
+        }
+
+        /** Runs {@code step} and counts its token. */
+        void count(Runnable step) {
+            step.run();
+            produced++;
+        }
+
+        /**
+         * Chooses every row's next token from {@code logits} ({@code [B,1,vocab]} or {@code [B,vocab]}) and
+         * records it: into the output column, the next input ids, the stopped rows and the next step's mask.
+         * Only in-place writes to the state; nothing here reads back to the host.
+         */
+        void sample(NDArray logits) {
+            try (NDManager ss = scope.newSubManager()) {
+                NDArray lg = logits.reshape(batch, vocab);
+                lg.attach(ss);
+                NDArray lf = lg.toType(DataType.FLOAT32, false);
+                lf.attach(ss);
+                NDArray logp = lf.logSoftmax(-1);
+                NDArray chosen = choose(lf, config, filters);
+                NDArray next;
+                NDArray tokLp;
+                if (canStop) {
+                    NDArray live = done.logicalNot();
+                    live.attach(ss);
+                    next = NDArrays.where(live, chosen, padArr);
+                    tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
+                    tokLp = NDArrays.where(live, tokLp, zero);
+                    NDArray isStop = stops.length == 1 ? next.eq(stop0)
+                            : next.expandDims(1).eq(stopArr).toType(DataType.INT32, false).sum(new int[] {1})
+                                    .gt(zeroI);
+                    NDArray nowDone = done.logicalOr(isStop);
+                    nowDone.attach(ss);
+                    // the chosen token itself is real (a stop token too); rows stopped before feed masked pads
+                    NDArray m = live.toType(DataType.INT64, false).reshape(batch, 1);
+                    m.attach(ss);
+                    stepMask.set(all, m);
+                    done.set(all, nowDone);
+                } else {
+                    next = chosen;
+                    tokLp = logp.gather(next.expandDims(-1), -1).squeeze(-1);
+                }
+                NDArray nextCol = next.reshape(batch, 1);
+                nextCol.attach(ss);
+                NDArray lpCol = tokLp.reshape(batch, 1);
+                lpCol.attach(ss);
+                outTokens.set(atColumn, nextCol);
+                outLogProbs.set(atColumn, lpCol);
+                nextIds.set(all, nextCol);
+                column.addi(oneL);
+            }
+        }
+
+        /** Whether every row has stopped (one host round trip; always false without stop ids). */
+        boolean allStopped() {
+            if (!canStop) {
+                return false;
+            }
+            try (NDArray a = done.all()) {
+                return a.getBoolean();
+            }
+        }
+
+        /** One transfer of everything generated, cut per row after its stop token. */
+        GenerationResult result(List<long[]> prompts, long[] stops) {
+            int n = produced;
+            long[] tok;
+            float[] lp;
+            try (NDManager tmp = scope.newSubManager()) {
+                NDIndex first = new NDIndex().addAllDim().addSliceDim(0, n);
+                NDArray t = outTokens.get(first);
+                t.attach(tmp);
+                NDArray l = outLogProbs.get(first);
+                l.attach(tmp);
+                tok = t.toLongArray();
+                lp = l.toFloatArray();
+            }
             Set<Long> stopSet = new LinkedHashSet<>();
-            for (long s : stops) {
-                stopSet.add(s);
+            for (long x : stops) {
+                stopSet.add(x);
             }
             List<Sequence> out = new ArrayList<>(batch);
             for (int i = 0; i < batch; i++) {
                 int len = 0;
                 FinishReason reason = FinishReason.LENGTH;
                 while (len < n) {
-                    long t = tok[i * n + len];
+                    long tk = tok[i * n + len];
                     len++;
-                    if (stopSet.contains(t)) {
+                    if (stopSet.contains(tk)) {
                         reason = FinishReason.STOP;
                         break;
                     }
