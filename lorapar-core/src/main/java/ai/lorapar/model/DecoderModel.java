@@ -76,7 +76,8 @@ public final class DecoderModel implements AutoCloseable {
     /**
      * System property that turns the JNI's fused ops on ({@code -Dlorapar.fusedOps=true}). They are
      * opt-in: on an H100 (2026-11-23, Qwen2.5-0.5B shape, 64 × 256 sampled tokens) they measured slower
-     * than plain NDArray ops (886 against 2,325 new tokens/s), although numerically equal.
+     * than plain NDArray ops (886 against 2,325 new tokens/s), although numerically equal; decoding through
+     * CUDA graphs (the generator's default where available) makes per-call savings moot.
      */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
