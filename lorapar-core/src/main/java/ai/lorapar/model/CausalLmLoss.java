@@ -25,25 +25,15 @@ public final class CausalLmLoss {
      *     token has loss 0
      */
     public static NDArray perExample(NDArray logits, NDArray labels) {
-        Shape ls = logits.getShape();
-        if (ls.dimension() != 3 || labels.getShape().dimension() != 2 || ls.get(0) != labels.getShape().get(0)
-                || ls.get(1) != labels.getShape().get(1)) {
-            throw new IllegalArgumentException("logits " + ls + " and labels " + labels.getShape()
-                    + " must be [batch, T, vocab] and [batch, T]");
-        }
+        checkShapes(logits, labels);
         NDManager out = logits.getManager();
         try (NDManager scope = out.newSubManager()) {
-            NDArray lg = logits.get(new NDIndex(":, :-1, :"));
-            lg.attach(scope);
+            NDArray picked = tokenLogProbs(logits, labels); // [B, T-1], 0 where not counted
+            picked.attach(scope);
             NDArray lb = labels.get(new NDIndex(":, 1:"));
             lb.attach(scope);
-            lb = lb.toType(DataType.INT64, false);
-            NDArray logp = lg.toType(DataType.FLOAT32, false).logSoftmax(-1);
-            NDArray counted = lb.neq(IGNORE_INDEX);
-            NDArray index = lb.maximum(0).expandDims(-1);
-            NDArray picked = logp.gather(index, -1).squeeze(-1); // [B, T-1]
-            NDArray countedF = counted.toType(DataType.FLOAT32, false);
-            NDArray nll = picked.neg().mul(countedF).sum(new int[] {1});
+            NDArray countedF = lb.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false);
+            NDArray nll = picked.sum(new int[] {1}).neg();
             NDArray count = countedF.sum(new int[] {1}).maximum(1f);
             NDArray loss = nll.div(count);
             loss.attach(out);
@@ -60,6 +50,7 @@ public final class CausalLmLoss {
      *     {@code logits}' manager
      */
     public static NDArray tokenLogProbs(NDArray logits, NDArray labels) {
+        checkShapes(logits, labels);
         NDManager out = logits.getManager();
         try (NDManager scope = out.newSubManager()) {
             NDArray lg = logits.get(new NDIndex(":, :-1, :"));
@@ -72,6 +63,15 @@ public final class CausalLmLoss {
             NDArray result = picked.mul(lb.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false));
             result.attach(out);
             return result;
+        }
+    }
+
+    private static void checkShapes(NDArray logits, NDArray labels) {
+        Shape ls = logits.getShape();
+        if (ls.dimension() != 3 || labels.getShape().dimension() != 2 || ls.get(0) != labels.getShape().get(0)
+                || ls.get(1) != labels.getShape().get(1)) {
+            throw new IllegalArgumentException("logits " + ls + " and labels " + labels.getShape()
+                    + " must be [batch, T, vocab] and [batch, T]");
         }
     }
 
