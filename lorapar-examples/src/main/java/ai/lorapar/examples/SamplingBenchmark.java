@@ -5,6 +5,10 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.engine.CudaGraph;
 import ai.lorapar.engine.FusedOps;
+import ai.lorapar.lora.LoraConfig;
+import ai.lorapar.lora.LoraInit;
+import ai.lorapar.lora.LoraModel;
+import ai.lorapar.lora.LoraTargets;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
@@ -21,8 +25,11 @@ import java.util.Random;
  * prompts, sampling at temperature 1 with no stop tokens (every row generates the full budget, like
  * the peer's {@code min_new_tokens}), after a 16-token warm-up.
  *
+ * <p>Like the peer, it samples through LoRA adapters (QKVGUD, r = 8, α = 64, enabled, unmerged: the
+ * policy of a GRPO rollout); {@code --lora 0} samples the bare model.
+ *
  * <p>Usage: {@code SamplingBenchmark MODEL_DIR [--batch 64] [--prompt 128] [--new 256] [--device gpu|cpu]
- * [--graphs on|off] [--fused ops|layer|off]}: {@code --graphs off} decodes op by op even where the
+ * [--lora 8] [--graphs on|off] [--fused ops|layer|off]}: {@code --graphs off} decodes op by op even where the
  * engine can capture CUDA graphs (the library's default is on); {@code --fused} picks the JNI's fused
  * decode ops where the engine has them ({@code layer}: one call per layer; {@code ops}: fused ops only;
  * {@code off}, the default as for the library).
@@ -34,12 +41,14 @@ public final class SamplingBenchmark {
         int batch = 64;
         int prompt = 128;
         int fresh = 256;
+        int loraRank = 8;
         Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
                 case "--prompt" -> prompt = Integer.parseInt(args[++i]);
                 case "--new" -> fresh = Integer.parseInt(args[++i]);
+                case "--lora" -> loraRank = Integer.parseInt(args[++i]);
                 case "--device" -> device = "gpu".equals(args[++i]) ? Device.gpu() : Device.cpu();
                 case "--graphs" -> System.setProperty(Generator.CUDA_GRAPHS_PROPERTY,
                         String.valueOf(!"off".equals(args[++i])));
@@ -51,7 +60,9 @@ public final class SamplingBenchmark {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager)) {
+        try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager);
+                LoraModel lora = loraRank > 0 ? LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVGUD)
+                        .rank(loraRank).alpha(64).init(LoraInit.GAUSSIAN).seed(0).build(), manager) : null) {
             int vocab = model.config().vocabSize();
             Random rnd = new Random(0);
             List<long[]> prompts = new ArrayList<>();
@@ -71,9 +82,10 @@ public final class SamplingBenchmark {
             double seconds = (System.nanoTime() - t0) / 1e9;
             long produced = result.newTokens();
             System.out.printf(Locale.ROOT,
-                    "sampling %s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)"
+                    "sampling %s%s on %s (%s): %d sequences, %d prompt + %d new tokens: %.2f s, %.0f new tokens/s (%d produced)"
                             + " [decode steps: %s; engine: %s %s, %s %s, %s %s]%n",
-                    dir.getFileName(), device, model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced,
+                    dir.getFileName(), lora == null ? " (no adapters)" : " + LoRA QKVGUD r=" + loraRank, device,
+                    model.dtype(), batch, prompt, fresh, seconds, produced / seconds, produced,
                     generator.lastDecodePath(), CudaGraph.CAPABILITY,
                     CudaGraph.isAvailable(manager.getEngine(), device) ? "yes" : "no",
                     FusedOps.CAPABILITY, FusedOps.isAvailable(manager.getEngine()) ? "yes" : "no",
