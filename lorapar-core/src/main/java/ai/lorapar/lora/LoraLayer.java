@@ -134,6 +134,15 @@ public final class LoraLayer implements LinearAdapter {
         }
     }
 
+    /** The factors {@link #delta} applies when not training: (A, B), (A₀, B₀) while disabled with a residual init, or none. */
+    @Override
+    public LowRankFactors inferenceFactors(Linear layer) {
+        if (merged || (!enabled && a0 == null)) {
+            return LowRankFactors.none();
+        }
+        return enabled ? new LowRankFactors(a, b, scaling) : new LowRankFactors(a0, b0, scaling);
+    }
+
     private NDArray lowRank(NDArray x, NDArray aa, NDArray bb, NDManager s) {
         NDArray at = aa.transpose();
         at.attach(s);

@@ -357,10 +357,26 @@ public final class DecoderModel implements AutoCloseable {
         return embedTokens;
     }
 
-    /** A KV cache for {@code batch} rows and up to {@code capacity} positions, on the model's device. */
+    /**
+     * A KV cache for {@code batch} rows and up to {@code capacity} positions, on the model's device. The
+     * enabled adapters are frozen into it as they are now (fused per projection, see
+     * {@code FrozenAdapters}): inference passes with this cache use them, so a cache decodes with the
+     * adapters its keys and values were computed with, even if they are trained or switched meanwhile.
+     */
     public KvCache newCache(NDManager parent, int batch, int capacity) {
-        return new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity, config.headDim(),
-                dtype);
+        KvCache cache = new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity,
+                config.headDim(), dtype);
+        try {
+            List<Linear[]> parts = new ArrayList<>(layers.size());
+            for (Layer l : layers) {
+                parts.add(new Linear[] {l.q, l.k, l.v, l.o, l.gate, l.up, l.down});
+            }
+            cache.freezeAdapters(parts);
+        } catch (RuntimeException e) {
+            cache.close();
+            throw e;
+        }
+        return cache;
     }
 
     // ---------------------------------------------------------------- forward
@@ -466,6 +482,9 @@ public final class DecoderModel implements AutoCloseable {
                 keep.attach(scope);
             }
 
+            // inference with a cache: the adapters frozen into it (fused per projection)
+            FrozenAdapters frozen = cache != null && !training && fusedProjections ? cache.adapters() : null;
+
             NDArray ids = inputIds.reshape(-1);
             ids.attach(scope);
             ids = ids.toType(DataType.INT64, false);
@@ -478,7 +497,7 @@ public final class DecoderModel implements AutoCloseable {
                     NDArray next;
                     try {
                         next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
-                                total, training);
+                                total, training, frozen);
                     } catch (EngineException | UnsatisfiedLinkError e) {
                         if (!fuse) {
                             throw e;
@@ -491,7 +510,7 @@ public final class DecoderModel implements AutoCloseable {
                         fuse = false;
                         keep = null;
                         next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, null, false, cache, past,
-                                total, training);
+                                total, training, frozen);
                     }
                     LayerProbe pr = probe;
                     if (pr != null) {
@@ -578,7 +597,20 @@ public final class DecoderModel implements AutoCloseable {
      * {@code w}, bias {@code b}) plus, where an enabled adapter is installed, its delta (zeros elsewhere,
      * an exact no-op); or, with fusion off, one {@link Linear#forward} per part.
      */
-    private NDArray project(NDArray x, NDArray w, NDArray b, boolean training, Linear... parts) {
+    private NDArray project(NDArray x, NDArray w, NDArray b, boolean training, FrozenAdapters.Product frozen,
+            Linear... parts) {
+        if (frozen == FrozenAdapters.NO_TERM) {
+            return Linear.linear(x, w, b);
+        }
+        if (frozen != null && frozen != FrozenAdapters.DYNAMIC) {
+            NDArray y = Linear.linear(x, w, b);
+            NDArray out = frozen.addTo(y, x);
+            y.close();
+            return out;
+        }
+        if (parts.length == 1) {
+            return parts[0].forward(x, training);
+        }
         if (!fusedProjections) {
             NDList outs = new NDList(parts.length);
             for (Linear p : parts) {
@@ -633,8 +665,9 @@ public final class DecoderModel implements AutoCloseable {
      * or the cache's capacity in static decoding).
      */
     private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
-            NDArray keep, boolean fuse, KvCache cache, int past, int total, boolean training) {
-        if (keep != null && fusedLayer && !hasActiveAdapter(l)) {
+            NDArray keep, boolean fuse, KvCache cache, int past, int total, boolean training, FrozenAdapters frozen) {
+        FrozenAdapters.LayerGroups fg = frozen == null ? null : frozen.layer(index);
+        if (keep != null && fusedLayer && !hasActiveAdapter(l) && fg == null) {
             // a decode step (one token, KV cache, fused ops on) of a layer without adapters: one JNI call
             NDArray[] arrays = {l.inputNorm, l.qkvW, l.qkvB, l.o.weight(), l.o.bias(), l.postNorm, l.guW, l.guB,
                 l.down.weight(), l.down.bias(), cache.keyBuffer(index), cache.valueBuffer(index), cos, sin, keep};
@@ -648,7 +681,8 @@ public final class DecoderModel implements AutoCloseable {
 
         NDArray hn = rmsNorm(x, l.inputNorm, fuse);
         // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
-        NDArray qkv = project(hn, l.qkvW, l.qkvB, training, l.q, l.k, l.v).reshape(b, t, heads + 2L * kvHeads, d);
+        NDArray qkv = project(hn, l.qkvW, l.qkvB, training, group(fg, frozen, 0), l.q, l.k, l.v)
+                .reshape(b, t, heads + 2L * kvHeads, d);
         // rotary embedding of q and k in one go (the sin's sign is folded into the table)
         // slices by NDIndex builders, not strings: a string index is parsed at every call
         NDArray qk = qkv.get(slice3(0, heads + kvHeads));
@@ -678,14 +712,33 @@ public final class DecoderModel implements AutoCloseable {
         } else {
             ctx = attention(qg, keys, values, bias, b, t, total);
         }
-        NDArray h = x.add(l.o.forward(ctx, training));
+        NDArray h = x.add(project(ctx, l.o.weight(), l.o.bias(), training, group(fg, frozen, 1), l.o));
 
         NDArray hn2 = rmsNorm(h, l.postNorm, fuse);
         long ffn = l.gate.outFeatures();
-        NDArray gu = project(hn2, l.guW, l.guB, training, l.gate, l.up);
+        NDArray gu = project(hn2, l.guW, l.guB, training, group(fg, frozen, 2), l.gate, l.up);
         NDArray act = fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
-        NDArray mlp = l.down.forward(act, training);
+        NDArray mlp = project(act, l.down.weight(), l.down.bias(), training, group(fg, frozen, 3), l.down);
         return h.add(mlp);
+    }
+
+    /**
+     * The frozen adapter term of group {@code g} (0 q/k/v, 1 o, 2 gate/up, 3 down) of a layer: null when
+     * the pass uses the live adapters (no frozen set), {@link FrozenAdapters#DYNAMIC} when the group's
+     * adapters must be called, or {@link FrozenAdapters#NO_TERM} when the group had no adapter term.
+     */
+    private static FrozenAdapters.Product group(FrozenAdapters.LayerGroups fg, FrozenAdapters frozen, int g) {
+        if (frozen == null) {
+            return null; // live adapters
+        }
+        FrozenAdapters.Product p = fg == null ? null
+                : switch (g) {
+                    case 0 -> fg.qkv();
+                    case 1 -> fg.o();
+                    case 2 -> fg.gateUp();
+                    default -> fg.down();
+                };
+        return p == null ? FrozenAdapters.NO_TERM : p;
     }
 
     private static boolean hasActiveAdapter(Layer l) {

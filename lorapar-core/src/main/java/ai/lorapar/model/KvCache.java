@@ -31,6 +31,7 @@ public final class KvCache implements AutoCloseable {
     private final NDArray maxF;
     private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
+    private FrozenAdapters adapters; // the model's adapters as they were when the cache was made, or null
     // static decoding (null before startStaticDecoding)
     private NDArray slot; // [1] int64: the position the next token is written to
     private NDArray positions; // [batch] int64: RoPE position of each row's next token
@@ -54,6 +55,16 @@ public final class KvCache implements AutoCloseable {
         // scalars made once (a scalar made per call is a synchronous host-to-device copy on a GPU)
         this.oneF = manager.create(1f);
         this.maxF = manager.create(Float.MAX_VALUE);
+    }
+
+    /** Freezes the model's adapters into this cache's arrays (see {@link FrozenAdapters}). */
+    void freezeAdapters(java.util.List<Linear[]> parts) {
+        this.adapters = FrozenAdapters.freeze(parts, manager);
+    }
+
+    /** The frozen adapters inference passes with this cache use, or null when the model had none enabled. */
+    FrozenAdapters adapters() {
+        return adapters;
     }
 
     /**

@@ -102,6 +102,18 @@ public final class Linear {
     }
 
     /**
+     * The inference factors of the adapter's term ({@link LinearAdapter#inferenceFactors}): none when no
+     * adapter is installed and enabled, null when the adapter has no low-rank form.
+     */
+    LinearAdapter.LowRankFactors inferenceFactors() {
+        LinearAdapter a = adapter;
+        if (a == null || !adapterEnabled) {
+            return LinearAdapter.LowRankFactors.none();
+        }
+        return a.inferenceFactors(this);
+    }
+
+    /**
      * The enabled adapter's term for input {@code x}, cast to {@code dtype}, or null when no adapter is
      * installed and enabled (or it returned null). The caller closes the result.
      */

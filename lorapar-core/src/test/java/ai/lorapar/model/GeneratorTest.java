@@ -302,4 +302,62 @@ class GeneratorTest {
             }
         }
     }
+
+    /**
+     * Decoding with adapters uses the cache's frozen, fused copy of them: the log-probabilities of the
+     * generated tokens equal those of a teacher-forced forward pass with the live adapters (no cache),
+     * for adapters on every projection and on some parts of the fused groups only (zero blocks).
+     */
+    @Test
+    void generatedLogProbsWithAdaptersMatchATeacherForcedPass() throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "checked in fp32");
+        List<LoraConfig> configs = List.of(
+                LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(4).alpha(16).init(LoraInit.GAUSSIAN)
+                        .gaussianStd(0.5).seed(3).build(),
+                LoraConfig.builder().targets("q_proj", "v_proj", "up_proj").rank(2).alpha(8).init(LoraInit.GAUSSIAN)
+                        .gaussianStd(0.5).seed(4).build());
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m)) {
+            List<long[]> prompts = prompts("qwen2", m);
+            for (LoraConfig lc : configs) {
+                try (LoraModel lora = LoraModel.apply(model, lc, m)) {
+                    GenerationResult r = new Generator(model).generate(prompts, SamplingConfig.sample(6, 1.0, 9));
+                    float worst = 0;
+                    for (int i = 0; i < prompts.size(); i++) {
+                        long[] p = prompts.get(i);
+                        long[] gen = r.sequences().get(i).tokens();
+                        long[] all = new long[p.length + gen.length];
+                        System.arraycopy(p, 0, all, 0, p.length);
+                        System.arraycopy(gen, 0, all, p.length, gen.length);
+                        try (NDManager s = m.newSubManager()) {
+                            NDArray ids = s.create(all, new ai.djl.ndarray.types.Shape(1, all.length));
+                            NDArray logp = model.forward(ids, null, false).toType(DataType.FLOAT32, false)
+                                    .logSoftmax(-1);
+                            for (int j = 0; j < gen.length; j++) {
+                                float want = logp.getFloat(0, p.length - 1 + j, gen[j]);
+                                worst = Math.max(worst, Math.abs(want - r.sequences().get(i).logProbs()[j]));
+                            }
+                        }
+                    }
+                    System.err.printf("%s: generated log-probs vs teacher-forced, max |diff| %s%n", lc.targets(), worst);
+                    assertThat(worst).as("%s", lc.targets()).isLessThan(DecoderModelTest.TOL);
+                }
+            }
+        }
+    }
+
+    /** A disabled PiSSA model is the base model in generation too (its frozen term is the residual's B₀·A₀). */
+    @Test
+    void disabledPissaAdaptersGenerateAsTheBaseModel() throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "checked in fp32");
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m)) {
+            List<long[]> prompts = prompts("qwen2", m);
+            GenerationResult base = new Generator(model).generate(prompts, SamplingConfig.greedy(6));
+            try (LoraModel lora = LoraModel.apply(model, LoraConfig.builder().rank(4).alpha(8).init(LoraInit.PISSA)
+                    .seed(1).build(), m)) {
+                lora.setEnabled(false);
+                GenerationResult off = new Generator(model).generate(prompts, SamplingConfig.greedy(6));
+                assertThat(assertSameTokens(base, off, "disabled PiSSA")).isLessThan(DecoderModelTest.TOL);
+            }
+        }
+    }
 }
