@@ -360,4 +360,35 @@ class GeneratorTest {
             }
         }
     }
+
+    /**
+     * A step that cannot be captured (here an adapter that reads a value back to the host, which a CUDA
+     * graph cannot contain) falls back to step-by-step static decoding, with the same tokens.
+     */
+    @Test
+    void aStepThatCannotBeCapturedFallsBackToStepByStep() throws Exception {
+        try (NDManager m = manager(); DecoderModel model = load("llama", m)) {
+            Assumptions.assumeTrue(CudaGraph.isAvailable(m.getEngine(), device()), "engine cannot capture CUDA graphs");
+            List<long[]> prompts = prompts("llama", m);
+            Linear o = model.linear("model.layers.0.self_attn.o_proj");
+            o.setAdapter((layer, x, training) -> {
+                try (NDArray sum = x.sum()) {
+                    sum.toType(DataType.FLOAT32, false).getFloat(); // a device-to-host read
+                }
+                return null; // no term: the outputs stay the base model's
+            });
+            try {
+                SamplingConfig cfg = SamplingConfig.greedy(6);
+                GeneratorAccess.Run graph = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.GRAPH);
+                assertThat(graph.used()).isEqualTo(GeneratorAccess.Mode.STATIC);
+                GeneratorAccess.Run stat = GeneratorAccess.generate(model, prompts, cfg, GeneratorAccess.Mode.STATIC);
+                assertSameTokens(stat.result(), graph.result(), "after a failed capture");
+            } finally {
+                o.setAdapter(null);
+            }
+            GeneratorAccess.Run again = GeneratorAccess.generate(model, prompts, SamplingConfig.greedy(6),
+                    GeneratorAccess.Mode.GRAPH);
+            assertThat(again.used()).as("the next call captures again").isEqualTo(GeneratorAccess.Mode.GRAPH);
+        }
+    }
 }
