@@ -35,6 +35,19 @@ final class Fixtures {
         }
     }
 
+    /** transformers' own bf16 CUDA logits of fixture {@code name} (make_bf16_references.py), or null when absent. */
+    static NDArray refBf16(String name, String tensor, NDManager m) {
+        Path file = root().resolve(name).resolve("reference_bf16.safetensors");
+        if (!java.nio.file.Files.exists(file)) {
+            return null;
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            return f.load(tensor, m);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     static boolean hasRef(String name, String tensor) {
         try (SafetensorsFile f = SafetensorsFile.open(root().resolve(name).resolve("reference.safetensors"))) {
             return f.contains(tensor);
