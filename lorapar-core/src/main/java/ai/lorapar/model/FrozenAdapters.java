@@ -38,14 +38,15 @@ final class FrozenAdapters {
         this.layers = layers;
     }
 
-    /** The groups of layer {@code i}, or null when it has no adapter term. */
+    /** The groups of layer {@code i}, or null when it has no adapter term (all plain products). */
     LayerGroups layer(int i) {
         return layers == null ? null : layers[i];
     }
 
     /**
      * Freezes the adapters of {@code parts} (per layer: q, k, v, o, gate, up, down) into arrays of
-     * {@code manager}; null when no layer has an adapter term.
+     * {@code manager}. With no adapter term anywhere the result has no groups: every projection is then
+     * plain, even if adapters are enabled after the cache was made.
      */
     static FrozenAdapters freeze(List<Linear[]> parts, NDManager manager) {
         LayerGroups[] out = new LayerGroups[parts.size()];
@@ -61,7 +62,7 @@ final class FrozenAdapters {
                 any = true;
             }
         }
-        return any ? new FrozenAdapters(out) : null;
+        return new FrozenAdapters(any ? out : null);
     }
 
     private static Product group(NDManager manager, Linear... parts) {

@@ -31,7 +31,7 @@ public final class KvCache implements AutoCloseable {
     private final NDArray maxF;
     private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
-    private FrozenAdapters adapters; // the model's adapters as they were when the cache was made, or null
+    private FrozenAdapters adapters; // the model's adapters as they were when the cache was made
     // static decoding (null before startStaticDecoding)
     private NDArray slot; // [1] int64: the position the next token is written to
     private NDArray positions; // [batch] int64: RoPE position of each row's next token
@@ -62,7 +62,7 @@ public final class KvCache implements AutoCloseable {
         this.adapters = FrozenAdapters.freeze(parts, manager);
     }
 
-    /** The frozen adapters inference passes with this cache use, or null when the model had none enabled. */
+    /** The frozen adapters inference passes with this cache use. */
     FrozenAdapters adapters() {
         return adapters;
     }

@@ -391,4 +391,37 @@ class GeneratorTest {
             assertThat(again.used()).as("the next call captures again").isEqualTo(GeneratorAccess.Mode.GRAPH);
         }
     }
+
+    /**
+     * A KV cache decodes with the adapters as they were when it was made: adapters installed after it
+     * change nothing in its passes, while a cache made after them uses them.
+     */
+    @Test
+    void aCacheKeepsTheAdaptersItWasMadeWith() throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "checked in fp32");
+        try (NDManager m = manager(); DecoderModel model = load("qwen2", m)) {
+            NDArray ids = m.create(prompts("qwen2", m).get(0)).expandDims(0);
+            NDArray next = m.create(new long[] {7}).reshape(1, 1);
+            NDArray one = m.ones(new ai.djl.ndarray.types.Shape(1, 1), DataType.INT64);
+            LoraConfig lc = LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(4).alpha(16)
+                    .init(LoraInit.GAUSSIAN).gaussianStd(0.5).seed(3).build();
+            NDArray base;
+            try (KvCache cache = model.newCache(m, 1, 16)) {
+                model.forward(ids, null, cache, false, true);
+                base = model.forward(next, one, cache, false, true);
+            }
+            try (KvCache before = model.newCache(m, 1, 16)) {
+                model.forward(ids, null, before, false, true);
+                try (LoraModel lora = LoraModel.apply(model, lc, m)) {
+                    NDArray stale = model.forward(next, one, before, false, true);
+                    assertThat(Fixtures.maxAbsDiff(stale, base)).isLessThan(DecoderModelTest.TOL);
+                    try (KvCache after = model.newCache(m, 1, 16)) {
+                        model.forward(ids, null, after, false, true);
+                        NDArray adapted = model.forward(next, one, after, false, true);
+                        assertThat(Fixtures.maxAbsDiff(adapted, base)).isGreaterThan(1e-2f);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -184,7 +184,7 @@ public final class Generator {
                 }
             }
             lastMode = used;
-            return run.result(prompts, stops);
+            return run.result(prompts);
         }
     }
 
@@ -318,7 +318,7 @@ public final class Generator {
         }
 
         /** One transfer of everything generated, cut per row after its stop token. */
-        GenerationResult result(List<long[]> prompts, long[] stops) {
+        GenerationResult result(List<long[]> prompts) {
             int n = produced;
             long[] tok;
             float[] lp;
