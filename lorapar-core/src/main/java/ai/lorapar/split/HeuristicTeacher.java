@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
 import ai.lorapar.data.Example;
 import java.util.EnumMap;
 import java.util.Locale;

@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.LabelledDataset;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;

@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;

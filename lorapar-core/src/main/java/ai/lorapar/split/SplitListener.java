@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.LabelledExample;
 import ai.lorapar.data.Example;
 
 /** Progress of a {@link Splitter} run; the library never prints, hosts render progress from here. */

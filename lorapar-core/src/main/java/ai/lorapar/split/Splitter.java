@@ -1,5 +1,10 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.Vote;
+import ai.lorapar.data.VoteResult;
+import ai.lorapar.data.TieRule;
+import ai.lorapar.data.LabelledExample;
+import ai.lorapar.data.LabelledDataset;
 import ai.lorapar.data.Example;
 import java.io.IOException;
 import java.io.UncheckedIOException;

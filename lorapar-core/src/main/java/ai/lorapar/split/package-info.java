@@ -6,6 +6,7 @@
  * {@link ai.lorapar.split.OpenAiChatTeacher} (any OpenAI-compatible server) and
  * {@link ai.lorapar.split.HeuristicTeacher} (a rule-based offline fallback). Replies are parsed by
  * {@link ai.lorapar.split.ReplyParser}, stored in a {@link ai.lorapar.split.LabelCache}, tallied into
- * {@link ai.lorapar.split.VoteResult}s and written by {@link ai.lorapar.split.LabelledJsonl}.
+ * {@link ai.lorapar.data.VoteResult}s and written by {@link ai.lorapar.data.LabelledJsonl} (the labelled
+ * types live in {@code ai.lorapar.data}, so later stages do not depend on this package).
  */
 package ai.lorapar.split;

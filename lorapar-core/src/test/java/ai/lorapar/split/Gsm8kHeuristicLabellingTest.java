@@ -1,5 +1,9 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
+import ai.lorapar.data.LabelStatistics;
+import ai.lorapar.data.LabelledDataset;
+import ai.lorapar.data.LabelledJsonl;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

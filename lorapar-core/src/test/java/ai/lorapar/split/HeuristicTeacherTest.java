@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
 import static ai.lorapar.split.HeuristicTeacher.Feature.ARITHMETIC_OPERATIONS;
 import static ai.lorapar.split.HeuristicTeacher.Feature.CALCULATOR_ANNOTATIONS;
 import static ai.lorapar.split.HeuristicTeacher.Feature.QUESTION_QUANTITIES;

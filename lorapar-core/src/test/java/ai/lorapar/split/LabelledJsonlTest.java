@@ -3,6 +3,10 @@ package ai.lorapar.split;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import ai.lorapar.data.SystemLabel;
+import ai.lorapar.data.TieRule;
+import ai.lorapar.data.LabelledDataset;
+import ai.lorapar.data.LabelledJsonl;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.JsonlExamples;
 import ai.lorapar.data.MalformedJsonlException;

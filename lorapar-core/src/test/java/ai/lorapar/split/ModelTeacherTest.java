@@ -1,5 +1,7 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.Vote;
+import ai.lorapar.data.LabelledDataset;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.data.Example;

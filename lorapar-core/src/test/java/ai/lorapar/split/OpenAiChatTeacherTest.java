@@ -1,5 +1,8 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
+import ai.lorapar.data.Vote;
+import ai.lorapar.data.LabelledDataset;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

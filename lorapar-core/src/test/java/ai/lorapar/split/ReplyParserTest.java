@@ -1,5 +1,6 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.lorapar.split.ReplyParser.ParsedReply;

@@ -1,5 +1,12 @@
 package ai.lorapar.split;
 
+import ai.lorapar.data.SystemLabel;
+import ai.lorapar.data.Vote;
+import ai.lorapar.data.VoteResult;
+import ai.lorapar.data.TieRule;
+import ai.lorapar.data.LabelStatistics;
+import ai.lorapar.data.LabelledExample;
+import ai.lorapar.data.LabelledDataset;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

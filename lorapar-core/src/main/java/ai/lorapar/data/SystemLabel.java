@@ -1,4 +1,4 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
 /** The two classes of the LoRA-PAR data split. */
 public enum SystemLabel {

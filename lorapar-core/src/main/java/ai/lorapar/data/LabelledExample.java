@@ -1,6 +1,5 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
-import ai.lorapar.data.Example;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;

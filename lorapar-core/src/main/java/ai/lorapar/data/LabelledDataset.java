@@ -1,6 +1,5 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
-import ai.lorapar.data.Example;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -14,7 +13,7 @@ public final class LabelledDataset {
     private final List<LabelledExample> examples;
     private final LabelStatistics statistics;
 
-    LabelledDataset(List<String> teacherIds, List<LabelledExample> examples, int cachedReplies) {
+    public LabelledDataset(List<String> teacherIds, List<LabelledExample> examples, int cachedReplies) {
         this.teacherIds = List.copyOf(teacherIds);
         this.examples = List.copyOf(examples);
         this.statistics = computeStatistics(cachedReplies);
@@ -32,6 +31,16 @@ public final class LabelledDataset {
     /** The examples labelled {@code label}, in input order. */
     public List<Example> withLabel(SystemLabel label) {
         return examples.stream().filter(e -> e.label().orElse(null) == label).map(LabelledExample::example).toList();
+    }
+
+    /** The System-1 examples, in input order (stage 1's training data). */
+    public List<Example> system1() {
+        return withLabel(SystemLabel.SYSTEM_1);
+    }
+
+    /** The System-2 examples, in input order (stage 2's training data). */
+    public List<Example> system2() {
+        return withLabel(SystemLabel.SYSTEM_2);
     }
 
     public LabelStatistics statistics() {

@@ -1,9 +1,5 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
-import ai.lorapar.data.AtomicFiles;
-import ai.lorapar.data.Example;
-import ai.lorapar.data.JsonlExamples;
-import ai.lorapar.data.MalformedJsonlException;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;

@@ -1,4 +1,4 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
 /**
  * What the {@link Splitter} does when System 1 and System 2 get the same number of votes (an even number of

@@ -1,4 +1,4 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
 import java.util.Objects;
 import java.util.Optional;

@@ -1,10 +1,10 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
-import static ai.lorapar.split.SystemLabel.SYSTEM_1;
-import static ai.lorapar.split.SystemLabel.SYSTEM_2;
+import static ai.lorapar.data.SystemLabel.SYSTEM_1;
+import static ai.lorapar.data.SystemLabel.SYSTEM_2;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.lorapar.split.VoteResult.Decision;
+import ai.lorapar.data.VoteResult.Decision;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,10 +1,9 @@
-package ai.lorapar.split;
+package ai.lorapar.data;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
-import ai.lorapar.data.Example;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
