@@ -131,6 +131,7 @@ public final class ImportanceScorer {
         Objects.requireNonNull(lora, "lora");
         Objects.requireNonNull(data, "data");
         String source = "examples";
+        checkAdapters(lora, source);
         List<EncodedExample> all = data.examples();
         if (all.isEmpty()) {
             throw noneLeft(source, data.skipped().size(), data.skipped().size(), -1);
@@ -159,6 +160,7 @@ public final class ImportanceScorer {
         if (list.isEmpty()) {
             throw new IllegalArgumentException(source + " has no examples to score (the list is empty)");
         }
+        checkAdapters(lora, source);
         int vocab = lora.model().config().vocabSize();
         // the model's vocabulary is checked while encoding: an id outside it names the example
         ExampleEncoder enc = encoder.vocabSize() == vocab ? encoder : encoder.toBuilder().vocabSize(vocab).build();
@@ -201,7 +203,6 @@ public final class ImportanceScorer {
     private ImportanceMap scoreEncoded(LoraModel lora, String source, List<EncodedExample> chosen,
             List<Example> skipped) {
         DecoderModel model = lora.model();
-        checkAdapters(lora, source);
         listener.selected(source, List.copyOf(chosen), List.copyOf(skipped));
         long padId = encoder != null && encoder.padId() >= 0 && encoder.padId() < model.config().vocabSize()
                 ? encoder.padId() : 0; // pads are neither attended to nor counted: any id in the vocabulary will do
@@ -279,8 +280,8 @@ public final class ImportanceScorer {
             maxima = both.toFloatArray();
         }
         if (maxima[1] == 0f) {
-            throw new IllegalArgumentException("cannot score " + source + ": every LoRA B matrix is zero (standard"
-                    + " LoRA init, " + lora.config().init() + "). With B = 0 the gradient of every A element is 0"
+            throw new IllegalArgumentException("cannot score " + source + ": every LoRA B matrix is zero (what the"
+                    + " standard LoRA init makes). With B = 0 the gradient of every A element is 0"
                     + " (g_A = Bᵀ·…) and every B element is 0 (φ_B = 0), so every importance"
                     + " |g·φ − ½(g·φ)²| is exactly 0 and nothing could be partitioned. Apply the adapters with a"
                     + " non-zero init: LoraInit.GAUSSIAN (A and B ~ N(0, 0.01), as the reference), PISSA or OLORA.");
