@@ -23,6 +23,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.Random;
 import java.util.stream.Collectors;
@@ -145,6 +146,10 @@ public final class ImportanceScorer {
             checkVocabulary(source, e, vocab);
             chosen.add(e);
         }
+        if (!data.skipped().isEmpty()) {
+            LOG.warn("{}: {} example(s) were skipped by the encoder as too long: {}", source, data.skipped().size(),
+                    describe(data.skipped()));
+        }
         if (examples > all.size()) {
             LOG.info("{}: {} examples asked for, {} available: scoring all of them", source, examples, all.size());
         }
@@ -245,8 +250,8 @@ public final class ImportanceScorer {
             }
             ImportanceMap map = acc.result();
             LOG.info("{}: importance of {} elements over {} examples ({} skipped), mean answer loss {}, {} s",
-                    source, map.elementCount(), total, skipped.size(), String.format("%.4f", meanLoss / total),
-                    String.format("%.2f", (System.nanoTime() - t0) / 1e9));
+                    source, map.elementCount(), total, skipped.size(), String.format(Locale.ROOT, "%.4f", meanLoss / total),
+                    String.format(Locale.ROOT, "%.2f", (System.nanoTime() - t0) / 1e9));
             return map;
         }
     }
