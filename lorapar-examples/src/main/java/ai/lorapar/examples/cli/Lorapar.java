@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
         subcommands = {
             DataCommand.class,
             LabelCommand.class,
-            Unavailable.Score.class,
+            ScoreCommand.class,
             PartitionCommand.class,
             Unavailable.Train.class,
             Unavailable.Eval.class,

@@ -28,15 +28,6 @@ final class Unavailable {
         }
     }
 
-    @Command(name = "score", mixinStandardHelpOptions = true,
-            description = "Per-element LoRA importance for each system (NOT AVAILABLE in this build: needs ImportanceScorer).")
-    static final class Score extends Base {
-        @Override
-        String needs() {
-            return "ai.lorapar.importance.ImportanceScorer (per-example gradients of the answer-only loss)";
-        }
-    }
-
     @Command(name = "train", mixinStandardHelpOptions = true,
             description = "SFT on System 1, then GRPO on System 2, under the stage masks (NOT AVAILABLE in this build: "
                     + "needs TwoStageTrainer).")
@@ -58,11 +49,11 @@ final class Unavailable {
 
     @Command(name = "run", mixinStandardHelpOptions = true,
             description = "The whole pipeline: label, score, partition, train, evaluate (NOT AVAILABLE in this build: needs "
-                    + "ImportanceScorer, TwoStageTrainer, Gsm8kEvaluator and the trained embedded model).")
+                    + "TwoStageTrainer, Gsm8kEvaluator and the trained embedded model).")
     static final class Run extends Base {
         @Override
         String needs() {
-            return "ImportanceScorer, TwoStageTrainer, Gsm8kEvaluator and the trained embedded model's weights";
+            return "TwoStageTrainer, Gsm8kEvaluator and the trained embedded model's weights";
         }
     }
 }

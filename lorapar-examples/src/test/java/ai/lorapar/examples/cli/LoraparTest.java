@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.examples.embedded.RandomTinyModel;
+import ai.lorapar.examples.embedded.TinyModelConfig;
 import ai.lorapar.importance.ImportanceMap;
 import ai.lorapar.partition.StageMasks;
 import ai.lorapar.partition.SubregionPartition;
@@ -49,7 +51,7 @@ class LoraparTest {
 
     @Test
     void stagesWithoutTheirLibraryPartSaySoAndFail() {
-        for (String command : List.of("score", "train", "eval", "run")) {
+        for (String command : List.of("train", "eval", "run")) {
             Result r = run(command);
             assertThat(r.code()).as(command).isEqualTo(Lorapar.NOT_AVAILABLE);
             assertThat(r.err()).contains("lorapar " + command + ": not available in this build");
@@ -129,5 +131,40 @@ class LoraparTest {
             }
             assertThat(random.stage1Count()).isEqualTo(saved.stage1Count());
         }
+    }
+
+    /** label → score → partition through the command line, on a random-weight model of the embedded shape. */
+    @Test
+    void labelScorePartitionChain() throws Exception {
+        Path model = RandomTinyModel.write(dir.resolve("model"), new TinyModelConfig(32, 2, 2, 1, 64, 256, true), 1);
+        Path data = dir.resolve("data");
+        assertThat(run("data", "-o", data.toString(), "--train", "24", "--test", "4").code()).isZero();
+        Path labelled = dir.resolve("labelled.jsonl");
+        assertThat(run("label", data.resolve("train.jsonl").toString(), "-o", labelled.toString()).code()).isZero();
+
+        Path importance = dir.resolve("importance");
+        Result s = run("score", labelled.toString(), "--model", model.toString(), "-o", importance.toString(),
+                "--examples", "6", "--batch", "4", "--device", "cpu");
+        assertThat(s.code()).as(s.err()).isZero();
+        assertThat(s.out()).contains("12 System1 and 12 System2 examples", "System1: 6 examples", "System2: 6 examples");
+        assertThat(importance.resolve("adapter_init/adapter_config.json")).exists();
+        try (NDManager m = NDManager.newBaseManager();
+                ImportanceMap i1 = ImportanceMap.load(importance.resolve("importance_system1.safetensors"), m)) {
+            assertThat(i1.numExamples()).isEqualTo(6);
+            // QKVGUD r=8 on 2 layers of hidden 32, KV 16, MLP 64
+            long perLayer = 8L * ((32 + 32) + (32 + 16) * 2 + (32 + 64) * 2 + (64 + 32));
+            assertThat(i1.elementCount()).isEqualTo(2 * perLayer);
+        }
+        Path partition = dir.resolve("partition");
+        Result p = run("partition", "--system1", importance.resolve("importance_system1.safetensors").toString(),
+                "--system2", importance.resolve("importance_system2.safetensors").toString(), "-o", partition.toString());
+        assertThat(p.code()).as(p.err()).isZero();
+        assertThat(partition.resolve("masks.safetensors")).exists();
+        assertThat(partition.resolve("importance-scatter.png")).exists();
+
+        Result bad = run("score", labelled.toString(), "--model", model.toString(), "-o", importance.toString(),
+                "--init", "standard");
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.err()).contains("zero importance");
     }
 }
