@@ -38,6 +38,9 @@ import java.util.Random;
  * TinyModelTiming [--shape HIDDEN,LAYERS,HEADS,KV_HEADS,INTERMEDIATE] [--batch 8] [--tokens 128]
  *                 [--prompts 32] [--new 64] [--runs 5] [--device cpu|gpu]
  * </pre>
+ *
+ * On a machine shared with other busy processes, run it with {@code -Dai.djl.pytorch.num_threads=1}: with more
+ * torch threads than free cores, OpenMP's spinning threads slow every op down many times over.
  */
 public final class TinyModelTiming {
 
