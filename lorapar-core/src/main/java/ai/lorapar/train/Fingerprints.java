@@ -99,13 +99,74 @@ public final class Fingerprints {
         for (Map.Entry<String, String> e : current.entrySet()) {
             String theirs = checkpoint.fingerprints().get(e.getKey());
             if (!Objects.equals(theirs, e.getValue())) {
-                out.add(label(e.getKey()) + " differs (checkpoint: " + theirs + "; this run: " + e.getValue() + ")");
+                out.add(label(e.getKey()) + " differs: " + describeDifference(theirs, e.getValue()));
             }
         }
         if (!checkpoint.modelDigest().matches(digest)) {
             out.add("the model's weights differ (checkpoint: " + checkpoint.modelDigest() + "; this run: " + digest + ")");
         }
         return out;
+    }
+
+    /**
+     * "lr is 2.0E-4 in the checkpoint, 0.001 in this run" when both are {@code name(key=value, ...)} (or
+     * {@code name[...]}) with the same keys; else both strings in full.
+     */
+    static String describeDifference(String checkpoint, String current) {
+        Map<String, String> a = fields(checkpoint);
+        Map<String, String> b = fields(current);
+        if (a != null && b != null && a.keySet().equals(b.keySet())) {
+            List<String> parts = new ArrayList<>();
+            for (String k : a.keySet()) {
+                if (!a.get(k).equals(b.get(k))) {
+                    parts.add(k + " is " + a.get(k) + " in the checkpoint, " + b.get(k) + " in this run");
+                }
+            }
+            if (!parts.isEmpty()) {
+                return String.join(", ", parts);
+            }
+        }
+        return "checkpoint: " + checkpoint + "; this run: " + current;
+    }
+
+    /** The top-level key=value fields inside the first bracket pair of {@code s}, or null. */
+    private static Map<String, String> fields(String s) {
+        if (s == null) {
+            return null;
+        }
+        int open = -1;
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) == '(' || s.charAt(i) == '[') {
+                open = i;
+                break;
+            }
+        }
+        if (open < 0) {
+            return null;
+        }
+        Map<String, String> out = new java.util.LinkedHashMap<>();
+        int depth = 0;
+        int start = open + 1;
+        for (int i = open + 1; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '(' || c == '[') {
+                depth++;
+            } else if ((c == ')' || c == ']') && depth > 0) {
+                depth--;
+            } else if (c == ',' && depth == 0 || (c == ')' || c == ']') && depth == 0) {
+                String part = s.substring(start, i).trim();
+                int eq = part.indexOf('=');
+                if (eq <= 0) {
+                    return null;
+                }
+                out.put(part.substring(0, eq).trim(), part.substring(eq + 1).trim());
+                start = i + 1;
+                if (c != ',') {
+                    return out;
+                }
+            }
+        }
+        return null;
     }
 
     private static String label(String key) {

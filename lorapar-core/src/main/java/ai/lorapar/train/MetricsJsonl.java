@@ -110,7 +110,7 @@ public final class MetricsJsonl implements TrainingListener, Closeable {
         JsonObject o = new JsonObject();
         o.addProperty("event", kind);
         o.addProperty("stage", stage);
-        o.addProperty("time", System.currentTimeMillis() / 1e3);
+        o.addProperty("time_ms", System.currentTimeMillis());
         return o;
     }
 

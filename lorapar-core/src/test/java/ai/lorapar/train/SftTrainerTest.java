@@ -390,9 +390,9 @@ class SftTrainerTest {
                     .train(data).resumedFromStep()).isEqualTo(2);
         }
         refused(lora(0), maskValues, cfg.toBuilder().learningRate(1e-3).build(), data, ckpt,
-                "the training config differs", "lr=0.001");
+                "the training config differs", "lr is 0.005 in the checkpoint, 0.001 in this run");
         refused(lora(0).toBuilder().alpha(16).build(), maskValues, cfg, data, ckpt,
-                "the trained parameters (LoRA config) differs", "alpha=16.0");
+                "the trained parameters (LoRA config) differs", "alpha is 8.0 in the checkpoint, 16.0 in this run");
         Map<String, boolean[]> otherMask = new LinkedHashMap<>(maskValues);
         String first = otherMask.keySet().iterator().next();
         boolean[] flipped = otherMask.get(first).clone();
