@@ -301,15 +301,21 @@ public final class SftTrainer {
             examples += mb.size();
         }
         try (NDManager scope = model.manager().newSubManager()) {
+            // every input of the step goes to the device first, while it is idle: the passes below then run
+            // back to back (on a GPU a host-to-device copy waits for the work queued before it)
+            List<TokenBatch> batches = new ArrayList<>(micro.size());
+            List<NDArray> weights = new ArrayList<>(micro.size());
+            for (List<EncodedExample> mb : micro) {
+                batches.add(TokenBatch.of(mb, padId, scope));
+                weights.add(scope.create(rowWeights(mb, counted, examples)));
+            }
             NDArray loss = null;
             for (int i = 0; i < micro.size(); i++) {
-                List<EncodedExample> mb = micro.get(i);
                 target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
-                try (TokenBatch batch = TokenBatch.of(mb, padId, scope)) {
-                    NDArray weights = scope.create(rowWeights(mb, counted, examples));
+                try (TokenBatch batch = batches.get(i)) {
                     NDArray part;
                     try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
-                        part = SftLoss.weightedTokenNll(model, batch, weights, true);
+                        part = SftLoss.weightedTokenNll(model, batch, weights.get(i), true);
                         gc.backward(part);
                     }
                     NDArray detached = part.stopGradient();

@@ -65,9 +65,12 @@ public final class TwoStageTrainer {
      * @param checkpointEvery optimizer steps between checkpoints (0 without checkpoints)
      * @param keepCheckpoints how many checkpoints to keep
      * @param listeners the run's listeners
+     * @param evaluator the run's evaluator, or null
+     * @param evaluateEvery optimizer steps between evaluations (0 without an evaluator)
      */
     public record StageContext(String stage, LoraModel lora, ExampleEncoder encoder, Map<String, NDArray> masks,
-            Path checkpointFolder, int checkpointEvery, int keepCheckpoints, List<TrainingListener> listeners) {}
+            Path checkpointFolder, int checkpointEvery, int keepCheckpoints, List<TrainingListener> listeners,
+            Evaluator evaluator, int evaluateEvery) {}
 
     private final LoraModel lora;
     private final ExampleEncoder encoder;
@@ -127,7 +130,8 @@ public final class TwoStageTrainer {
         } else {
             StageContext ctx = new StageContext(stage2Name, lora, encoder, masks == null ? null : masks.stage2(),
                     checkpointFolder == null ? null : checkpointFolder.resolve(stage2Name),
-                    checkpointFolder == null ? 0 : checkpointEvery, keepCheckpoints, listeners);
+                    checkpointFolder == null ? 0 : checkpointEvery, keepCheckpoints, listeners, evaluator,
+                    evaluator == null ? 0 : evaluateEvery);
             reports.add(stage2.run(ctx, system2));
         }
         return new TrainingReport(reports);
@@ -204,7 +208,7 @@ public final class TwoStageTrainer {
             return this;
         }
 
-        /** Runs {@code evaluator} every {@code everySteps} steps of stage 1 and at its end. */
+        /** Runs {@code evaluator} every {@code everySteps} steps of each stage and at its end. */
         public Builder evaluator(Evaluator evaluator, int everySteps) {
             if (everySteps < 1) {
                 throw new IllegalArgumentException("evaluation interval must be >= 1 step, got " + everySteps);

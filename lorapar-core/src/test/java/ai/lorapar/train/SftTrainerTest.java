@@ -335,8 +335,8 @@ class SftTrainerTest {
 
     @Test
     void aPissaRunResumesExactlyToo() throws Exception {
-        LoraConfig pissa = LoraConfig.builder().targets(LoraTargets.QKVGUD).rank(2).alpha(4).dropout(0.05)
-                .init(LoraInit.PISSA).seed(6).build();
+        LoraConfig pissa = LoraConfig.builder().targets(LoraTargets.QKV).rank(2).alpha(4).dropout(0.05)
+                .init(LoraInit.PISSA).svd(2, 2).seed(6).build();
         List<Example> data = SftFixtures.examples(8, 4);
         SftConfig cfg = SftConfig.builder().learningRate(5e-3).microBatchSize(2).gradientAccumulation(1).maxSteps(4)
                 .loggingSteps(1).build();
