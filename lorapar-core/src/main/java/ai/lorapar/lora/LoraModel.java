@@ -317,8 +317,15 @@ public final class LoraModel implements AutoCloseable {
      * {@code adapter_model.safetensors} (keys {@code base_model.model.<module>.lora_A.weight}, fp32).
      * Residual initialisations (PiSSA, OLoRA) are exported as the equivalent plain LoRA against the
      * original base weights: rank 2r, A' = [A; A₀], B' = [B, −B₀], lora_alpha doubled so the scaling
-     * is unchanged (what PEFT's {@code path_initial_model_for_weight_conversion} does). A fresh folder
-     * appears complete or not at all; in an existing folder each file is replaced atomically.
+     * is unchanged (what PEFT's {@code path_initial_model_for_weight_conversion} does).
+     *
+     * <p>The two files are replaced all-or-nothing, even if the process is killed during the save: a fresh
+     * folder appears complete or not at all, and in an existing folder a save killed after its commit point
+     * is completed by the next {@link #load} or save (see {@link ai.lorapar.data.AtomicFileSet}); other
+     * files in the folder are left alone.
+     *
+     * @param folder the adapter folder
+     * @throws IOException naming the file or folder that cannot be written
      */
     public void save(Path folder) throws IOException {
         checkOpen();

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.data.AtomicFileSet;
 import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
@@ -22,19 +23,16 @@ import com.google.gson.JsonParser;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.stream.Stream;
 
 /** PEFT's LoRA adapter folder: adapter_config.json + adapter_model.safetensors. */
 final class PeftAdapterFiles {
@@ -83,46 +81,12 @@ final class PeftAdapterFiles {
                 tensors.put(keyA(l.module()), aHost);
                 tensors.put(keyB(l.module()), bHost);
             }
-            Path target = folder.toAbsolutePath();
-            Path parent = target.getParent();
-            Files.createDirectories(parent);
-            if (!Files.exists(target)) {
-                // a fresh folder: fill a hidden sibling, then rename it into place in one step
-                Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
-                boolean moved = false;
-                try {
-                    SafetensorsWriter.write(tmp.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
-                    AtomicFiles.writeUtf8(tmp.resolve(CONFIG), w -> w.write(json));
-                    try {
-                        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-                    } catch (AtomicMoveNotSupportedException e) {
-                        Files.move(tmp, target);
-                    }
-                    moved = true;
-                } finally {
-                    if (!moved) {
-                        deleteTree(tmp);
-                    }
-                }
-            } else {
-                if (!Files.isDirectory(target)) {
-                    throw new IOException(target + " exists and is not a folder");
-                }
-                // each file is written completely to a temporary name, then moved over the old one
-                SafetensorsWriter.write(target.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
-                AtomicFiles.writeUtf8(target.resolve(CONFIG), w -> w.write(json));
-            }
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+            Map<String, AtomicFiles.Bytes> files = new LinkedHashMap<>();
+            files.put(WEIGHTS, SafetensorsWriter.content(tensors, Map.of("format", "pt")));
+            byte[] configBytes = json.getBytes(StandardCharsets.UTF_8);
+            files.put(CONFIG, out -> AtomicFiles.writeFully(out, ByteBuffer.wrap(configBytes)));
+            // all-or-nothing, also under kill -9: see AtomicFileSet (the loader completes a committed save)
+            AtomicFileSet.write(folder, files);
         }
     }
 
@@ -165,6 +129,9 @@ final class PeftAdapterFiles {
             NDManager manager) {}
 
     static Loaded read(Path folder, DecoderModel model, NDManager parent) throws IOException {
+        if (Files.isDirectory(folder)) {
+            AtomicFileSet.recover(folder); // a save killed after its commit point: finish it
+        }
         Path configPath = folder.resolve(CONFIG);
         Path weightsPath = folder.resolve(WEIGHTS);
         if (!Files.isRegularFile(configPath)) {
