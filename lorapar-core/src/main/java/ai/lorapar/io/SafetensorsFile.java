@@ -8,7 +8,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,10 +16,15 @@ import java.nio.IntBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -30,8 +34,10 @@ import java.util.Set;
  * <p>Only the header is read when the file is opened; each tensor's bytes are memory-mapped on
  * request, so files larger than 2 GB (which DJL's own reader, holding a whole file in one
  * {@code byte[]}, cannot read) work as long as each single tensor is under 2 GB. The header is
- * validated up front: a truncated file, offsets outside the data, an unknown dtype or a byte
- * length that disagrees with the shape is an error naming the file and the tensor.
+ * validated up front, as strictly as the reference implementation: a truncated file, offsets outside
+ * the data, tensors whose bytes overlap, bytes that belong to no tensor (holes, trailing bytes), a
+ * repeated key, an unknown dtype, a dimension that is not a non-negative integer, an element count that
+ * overflows, or a byte length that disagrees with the shape is an error naming the file and the tensor.
  */
 public final class SafetensorsFile implements AutoCloseable {
     /** The format's own limit on the header size. */
@@ -51,7 +57,17 @@ public final class SafetensorsFile implements AutoCloseable {
 
     /** Opens and validates {@code path}. */
     public static SafetensorsFile open(Path path) throws IOException {
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+        if (Files.isDirectory(path)) {
+            throw new SafetensorsException(path + " is a directory, not a safetensors file"
+                    + (Files.isRegularFile(path.resolve("model.safetensors")) ? " (did you mean "
+                            + path.resolve("model.safetensors") + "?)" : ""));
+        }
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new SafetensorsException(path + ": no such file", e);
+        }
         try {
             long fileSize = ch.size();
             if (fileSize < 8) {
@@ -91,8 +107,12 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> meta) throws SafetensorsException {
         JsonObject root;
         try {
-            root = JsonParser.parseString(json.trim()).getAsJsonObject();
-        } catch (JsonParseException | IllegalStateException e) {
+            JsonElement parsed = StrictJson.parse(json.trim());
+            if (!parsed.isJsonObject()) {
+                throw new JsonParseException("found " + (parsed.isJsonArray() ? "an array" : parsed.toString()));
+            }
+            root = parsed.getAsJsonObject();
+        } catch (JsonParseException e) {
             throw new SafetensorsException(path + ": header is not a JSON object: " + e.getMessage(), e);
         }
         Map<String, TensorInfo> infos = new LinkedHashMap<>();
@@ -116,21 +136,37 @@ public final class SafetensorsFile implements AutoCloseable {
                 }
                 JsonArray shapeJson = t.get("shape").getAsJsonArray();
                 long[] dims = new long[shapeJson.size()];
+                long elements = 1;
                 for (int i = 0; i < dims.length; i++) {
-                    dims[i] = shapeJson.get(i).getAsLong();
+                    dims[i] = integer(shapeJson.get(i), where + " shape " + shapeJson);
                     if (dims[i] < 0) {
                         throw new SafetensorsException(where + " has a negative dimension in shape " + shapeJson);
                     }
+                    try {
+                        elements = Math.multiplyExact(elements, dims[i]);
+                    } catch (ArithmeticException overflow) {
+                        throw new SafetensorsException(where + ": shape " + shapeJson + " has more elements than a "
+                                + "64-bit count holds", overflow);
+                    }
                 }
                 JsonArray off = t.get("data_offsets").getAsJsonArray();
-                long begin = off.get(0).getAsLong();
-                long end = off.get(1).getAsLong();
+                if (off.size() != 2) {
+                    throw new SafetensorsException(where + " has data_offsets " + off + "; expected [begin, end]");
+                }
+                long begin = integer(off.get(0), where + " data_offsets " + off);
+                long end = integer(off.get(1), where + " data_offsets " + off);
                 if (begin < 0 || end < begin || end > dataLen) {
                     throw new SafetensorsException(where + " has data_offsets [" + begin + ", " + end
                             + "] outside the " + dataLen + " data bytes (truncated file?)");
                 }
                 Shape shape = new Shape(dims);
-                long expected = Math.multiplyExact(shape.size(), (long) dtype.bytes());
+                long expected;
+                try {
+                    expected = Math.multiplyExact(elements, (long) dtype.bytes());
+                } catch (ArithmeticException overflow) {
+                    throw new SafetensorsException(where + ": shape " + shape + " of " + dtype
+                            + " has more bytes than a 64-bit count holds", overflow);
+                }
                 if (end - begin != expected) {
                     throw new SafetensorsException(where + ": " + (end - begin) + " data bytes disagree with shape "
                             + shape + " of " + dtype + " (" + expected + " bytes)");
@@ -141,7 +177,57 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw new SafetensorsException(where + " has a malformed header entry: " + e.getValue(), ex);
             }
         }
+        checkCoverage(path, infos, dataStart, dataLen);
         return infos;
+    }
+
+    /** A JSON integer (not 2.0, 2.5 or 1e3), or an error naming {@code where}. */
+    private static long integer(JsonElement e, String where) throws SafetensorsException {
+        String text = e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber() ? e.getAsString() : null;
+        if (text == null || !text.matches("-?[0-9]+")) {
+            throw new SafetensorsException(where + ": " + e + " is not an integer");
+        }
+        try {
+            return Long.parseLong(text);
+        } catch (NumberFormatException tooLarge) {
+            throw new SafetensorsException(where + ": " + text + " does not fit a 64-bit integer", tooLarge);
+        }
+    }
+
+    /**
+     * The tensors must tile the data exactly, as the reference implementation requires: sorted by
+     * offset, each begins where the previous ends, the first at 0 and the last at the end of the file.
+     */
+    private static void checkCoverage(Path path, Map<String, TensorInfo> infos, long dataStart, long dataLen)
+            throws SafetensorsException {
+        List<TensorInfo> byOffset = new ArrayList<>(infos.values());
+        byOffset.sort(Comparator.comparingLong(TensorInfo::dataOffset).thenComparingLong(TensorInfo::byteLength));
+        long expectedBegin = 0;
+        TensorInfo previous = null;
+        for (TensorInfo t : byOffset) {
+            long begin = t.dataOffset() - dataStart;
+            if (begin < expectedBegin) {
+                throw new SafetensorsException(path + ": tensors '" + previous.name() + "' " + range(previous, dataStart)
+                        + " and '" + t.name() + "' " + range(t, dataStart) + " overlap in the data");
+            }
+            if (begin > expectedBegin) {
+                throw new SafetensorsException(path + ": data bytes [" + expectedBegin + ", " + begin
+                        + ") belong to no tensor (a hole " + (previous == null ? "before the first tensor '" + t.name()
+                        : "between '" + previous.name() + "' and '" + t.name()) + "')");
+            }
+            expectedBegin = begin + t.byteLength();
+            previous = t;
+        }
+        if (expectedBegin != dataLen) {
+            throw new SafetensorsException(path + ": " + (dataLen - expectedBegin) + " trailing bytes after "
+                    + (previous == null ? "the header (the file holds no tensor)" : "the last tensor '" + previous.name()
+                            + "' (which ends at data byte " + expectedBegin + " of " + dataLen + ")"));
+        }
+    }
+
+    private static String range(TensorInfo t, long dataStart) {
+        long begin = t.dataOffset() - dataStart;
+        return "[" + begin + ", " + (begin + t.byteLength()) + "]";
     }
 
     /** The file this was opened from. */
