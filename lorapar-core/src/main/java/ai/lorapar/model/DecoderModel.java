@@ -183,6 +183,7 @@ public final class DecoderModel implements AutoCloseable {
             if (!target.isFloating()) {
                 throw new IllegalArgumentException("compute dtype must be floating point, got " + target);
             }
+            checkEveryTensorIsUsed(config, ckpt);
             NDManager m = parent.newSubManager();
             try {
                 DecoderModel model = build(config, ckpt, m, target);
@@ -193,6 +194,57 @@ public final class DecoderModel implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /**
+     * A checkpoint tensor the model would not use means config.json does not describe the checkpoint (fewer
+     * {@code num_hidden_layers} than it has, another architecture): an error naming the tensors, rather
+     * than a model silently computing something else. Rotary {@code inv_freq} buffers (older checkpoints)
+     * are recomputed and ignored; an {@code lm_head.weight} next to tied embeddings is ignored with a warning,
+     * as transformers ties it to the embeddings.
+     */
+    private static void checkEveryTensorIsUsed(ModelConfig c, SafetensorsCheckpoint ckpt) throws ModelConfigException {
+        List<String> unused = new ArrayList<>();
+        List<String> extraLayers = new ArrayList<>();
+        java.util.Set<String> perLayer = java.util.Set.of("input_layernorm.weight", "post_attention_layernorm.weight",
+                "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+                "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "mlp.gate_proj.bias",
+                "mlp.up_proj.bias", "mlp.down_proj.bias");
+        java.util.regex.Pattern layer = java.util.regex.Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+        for (String name : new java.util.TreeSet<>(ckpt.names())) {
+            java.util.regex.Matcher mt = layer.matcher(name);
+            if (mt.matches()) {
+                long index = Long.parseLong(mt.group(1).length() > 9 ? "999999999" : mt.group(1));
+                if (index >= c.numLayers()) {
+                    extraLayers.add(name);
+                } else if (!perLayer.contains(mt.group(2)) && !mt.group(2).endsWith("rotary_emb.inv_freq")) {
+                    unused.add(name);
+                }
+            } else if (name.equals("lm_head.weight") && c.tieWordEmbeddings()) {
+                LOG.warn("{}: 'lm_head.weight' is not used: {} has tie_word_embeddings=true (the output layer is the "
+                        + "embedding matrix)", ckpt.folder(), c.source());
+            } else if (!name.equals("model.embed_tokens.weight") && !name.equals("model.norm.weight")
+                    && !name.equals("lm_head.weight") && !name.endsWith("rotary_emb.inv_freq")) {
+                unused.add(name);
+            }
+        }
+        if (!extraLayers.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": the checkpoint has tensors of layers beyond "
+                    + "num_hidden_layers " + c.numLayers() + " of " + c.source() + ", which would be ignored: "
+                    + sample(extraLayers) + "; fix num_hidden_layers or the checkpoint");
+        }
+        if (!unused.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": " + unused.size() + " checkpoint tensor(s) would not be "
+                    + "used by a " + c.modelType() + " model as " + c.source() + " describes it: " + sample(unused)
+                    + " (another architecture, or a config.json that does not belong to these weights?)");
+        }
+    }
+
+    private static String sample(List<String> names) {
+        int shown = Math.min(names.size(), 5);
+        return "'" + String.join("', '", names.subList(0, shown)) + "'"
+                + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
     }
 
     /**
