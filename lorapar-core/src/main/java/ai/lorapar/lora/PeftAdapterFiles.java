@@ -10,6 +10,7 @@ import ai.lorapar.data.AtomicFileSet;
 import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
+import ai.lorapar.io.StrictJson;
 import ai.lorapar.io.TensorInfo;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.Linear;
@@ -19,7 +20,8 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -39,6 +41,24 @@ final class PeftAdapterFiles {
     static final String CONFIG = "adapter_config.json";
     static final String WEIGHTS = "adapter_model.safetensors";
     static final String PREFIX = "base_model.model.";
+
+    private static final Logger LOG = LoggerFactory.getLogger(PeftAdapterFiles.class);
+
+    /** What the variant keys that are refused ask for. */
+    private static final Map<String, String> UNSUPPORTED = Map.of(
+            "alora_invocation_tokens", "activated LoRA (applied only after the invocation tokens)",
+            "arrow_config", "Arrow routing between several LoRA experts",
+            "bdlora_config", "block-diagonal LoRA");
+
+    /** The keys of PEFT's LoraConfig (0.13 to 0.18) that this loader reads, checks or may ignore. */
+    private static final Set<String> KNOWN_KEYS = Set.of("peft_type", "task_type", "base_model_name_or_path",
+            "revision", "inference_mode", "auto_mapping", "peft_version", "r", "target_modules", "exclude_modules",
+            "lora_alpha", "lora_dropout", "fan_in_fan_out", "bias", "use_rslora", "modules_to_save",
+            "init_lora_weights", "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern",
+            "megatron_config", "megatron_core", "trainable_token_indices", "loftq_config", "eva_config",
+            "corda_config", "use_dora", "use_qalora", "qalora_group_size", "layer_replication", "runtime_config",
+            "lora_bias", "target_parameters", "alora_invocation_tokens", "arrow_config", "bdlora_config",
+            "ensure_weight_tying");
 
     private PeftAdapterFiles() {}
 
@@ -144,13 +164,15 @@ final class PeftAdapterFiles {
         }
         JsonObject o;
         try (Reader r = Files.newBufferedReader(configPath, StandardCharsets.UTF_8)) {
-            JsonElement e = JsonParser.parseReader(r);
+            JsonElement e = StrictJson.parse(r);
             if (!e.isJsonObject()) {
                 throw new AdapterFormatException(configPath + ": not a JSON object");
             }
             o = e.getAsJsonObject();
         } catch (JsonParseException e) {
             throw new AdapterFormatException(configPath + ": invalid JSON: " + e.getMessage(), e);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new AdapterFormatException(configPath + ": not valid UTF-8 (" + e + ")", e);
         }
         String peftType = string(o, "peft_type", configPath);
         if (!"LORA".equals(peftType)) {
@@ -165,6 +187,20 @@ final class PeftAdapterFiles {
         requireFalse(o, "use_dora", configPath, "DoRA adapters are not supported");
         requireFalse(o, "fan_in_fan_out", configPath, "fan_in_fan_out (Conv1D-style weights) is not supported");
         requireFalse(o, "lora_bias", configPath, "LoRA biases are not supported");
+        requireFalse(o, "use_qalora", configPath, "QALoRA (pooled inputs for quantized models) is not supported");
+        for (String key : List.of("alora_invocation_tokens", "arrow_config", "bdlora_config")) {
+            if (isSet(o, key)) {
+                throw new AdapterFormatException(configPath + ": " + key + " is set (" + o.get(key) + "); "
+                        + UNSUPPORTED.get(key) + " is not supported, and loading it as a plain LoRA would compute "
+                        + "something else");
+            }
+        }
+        for (String key : o.keySet()) {
+            if (!KNOWN_KEYS.contains(key)) {
+                LOG.warn("{}: unknown key '{}' is ignored; if it changes what the adapter computes, the result will "
+                        + "differ from PEFT's", configPath, key);
+            }
+        }
         if (o.has("bias") && !o.get("bias").isJsonNull() && !"none".equals(o.get("bias").getAsString())) {
             throw new AdapterFormatException(configPath + ": bias is '" + o.get("bias").getAsString()
                     + "'; only bias \"none\" is supported");
@@ -280,6 +316,12 @@ final class PeftAdapterFiles {
         } catch (NumberFormatException | IllegalStateException | UnsupportedOperationException e) {
             throw new AdapterFormatException(path + ": '" + key + "' is not a number: " + o.get(key));
         }
+    }
+
+    private static boolean isSet(JsonObject o, String key) {
+        JsonElement e = o.get(key);
+        return e != null && !e.isJsonNull() && !(e.isJsonArray() && e.getAsJsonArray().isEmpty())
+                && !(e.isJsonObject() && e.getAsJsonObject().size() == 0);
     }
 
     private static void requireFalse(JsonObject o, String key, Path path, String why) throws AdapterFormatException {
