@@ -445,12 +445,45 @@ public final class DecoderModel implements AutoCloseable {
         return forward(inputIds, attentionMask, null, training, false);
     }
 
+    /** Token ids must lie in [0, vocab): checked with one host read of their min and max, the culprit found only on error. */
+    private void checkTokenIds(NDArray inputIds) {
+        if (inputIds.size() == 0) {
+            return;
+        }
+        long vocab = config.vocabSize();
+        try (NDManager s = inputIds.getManager().newSubManager()) {
+            NDArray flat = inputIds.reshape(-1);
+            flat.attach(s);
+            NDArray range = NDArrays.stack(new NDList(flat.min().toType(DataType.INT64, false),
+                    flat.max().toType(DataType.INT64, false)));
+            range.attach(s);
+            long[] minMax = range.toLongArray();
+            if (minMax[0] >= 0 && minMax[1] < vocab) {
+                return;
+            }
+            NDArray all = flat.toType(DataType.INT64, false);
+            all.attach(s);
+            long[] ids = all.toLongArray();
+            long width = inputIds.getShape().get(1);
+            for (int i = 0; i < ids.length; i++) {
+                if (ids[i] < 0 || ids[i] >= vocab) {
+                    throw new IllegalArgumentException("inputIds[" + (i / width) + ", " + (i % width) + "] = " + ids[i]
+                            + " is not a token id of this model (vocab_size " + vocab + " in " + config.source()
+                            + "); padded positions too must hold a valid id, e.g. the pad token's");
+                }
+            }
+        }
+    }
+
     /**
      * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
      * values are appended to it.
      *
      * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
      *     with padding this is each row's last token only when rows are left-padded
+     * @throws IllegalArgumentException for a token id outside [0, vocab_size) (naming row, position and id;
+     *     not checked in decode steps of a cache, which feed the model's own samples), or, without a cache,
+     *     more positions than max_position_embeddings
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
         NDManager out = inputIds.getManager();
@@ -470,6 +503,13 @@ public final class DecoderModel implements AutoCloseable {
         boolean staticStep = cache != null && cache.isStaticDecoding();
         if (staticStep && t != 1) {
             throw new IllegalArgumentException("a cache in static decoding takes one token per row, got " + t);
+        }
+        if (cache == null && t > config.maxPositions()) { // with a cache the generator warns instead
+            throw new IllegalArgumentException("inputIds has " + t + " positions, more than max_position_embeddings "
+                    + config.maxPositions() + " of " + config.source() + "; shorten or split the sequences");
+        }
+        if (!(cache != null && (staticStep || (t == 1 && cache.length() > 0)))) {
+            checkTokenIds(inputIds); // one host read; decode steps feed the model's own samples and skip it
         }
         try (NDManager scope = out.newSubManager()) {
             int past = cache == null ? 0 : cache.length();
