@@ -269,6 +269,9 @@ public final class SafetensorsFile implements AutoCloseable {
      * directly: PyTorch would alias it, and a later in-place op would write to a read-only page.
      */
     public ByteBuffer map(String name) throws IOException {
+        if (!channel.isOpen()) {
+            throw new IllegalStateException(path + " is closed (SafetensorsFile.close() was called)");
+        }
         TensorInfo info = info(name);
         if (info.byteLength() > Integer.MAX_VALUE) {
             throw new SafetensorsException(path + ": tensor '" + name + "' has " + info.byteLength()

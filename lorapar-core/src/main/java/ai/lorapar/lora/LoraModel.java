@@ -230,11 +230,13 @@ public final class LoraModel implements AutoCloseable {
 
     /** The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order. */
     public Map<String, NDArray> parameters() {
+        checkOpen();
         return parameters;
     }
 
     /** The adapters by module name, in the model's layer order. */
     public Map<String, LoraLayer> layers() {
+        checkOpen();
         return layers;
     }
 
@@ -334,7 +336,8 @@ public final class LoraModel implements AutoCloseable {
 
     private void checkOpen() {
         if (closed) {
-            throw new IllegalStateException("LoraModel is closed");
+            throw new IllegalStateException("LoraModel (" + layers.size() + " adapters, " + config
+                    + ") is closed: its adapters are removed from the model and their arrays freed");
         }
     }
 

@@ -72,6 +72,7 @@ public final class DecoderModel implements AutoCloseable {
     /** Whether a decode step runs each layer as one JNI call ({@link FusedOps#decodeLayer}) when it can. */
     private volatile boolean fusedLayer;
     private final boolean fusedLayerAvailable;
+    private volatile boolean closed;
 
     /**
      * System property that turns the JNI's fused ops on ({@code -Dlorapar.fusedOps=true}). They are
@@ -416,6 +417,7 @@ public final class DecoderModel implements AutoCloseable {
      * adapters its keys and values were computed with, even if they are trained or switched meanwhile.
      */
     public KvCache newCache(NDManager parent, int batch, int capacity) {
+        checkOpen();
         KvCache cache = new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity,
                 config.headDim(), dtype);
         try {
@@ -443,6 +445,12 @@ public final class DecoderModel implements AutoCloseable {
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training) {
         return forward(inputIds, attentionMask, null, training, false);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("DecoderModel (" + config.source() + ") is closed; its weights are freed");
+        }
     }
 
     /** Token ids must lie in [0, vocab): checked with one host read of their min and max, the culprit found only on error. */
@@ -486,6 +494,10 @@ public final class DecoderModel implements AutoCloseable {
      *     more positions than max_position_embeddings
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
+        checkOpen();
+        if (cache != null && cache.isClosed()) {
+            throw new IllegalStateException("the KvCache passed to forward is closed; make a new one with newCache");
+        }
         NDManager out = inputIds.getManager();
         Shape s = inputIds.getShape();
         if (s.dimension() != 2) {
@@ -908,6 +920,7 @@ public final class DecoderModel implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

@@ -50,6 +50,7 @@ public final class MaskedAdamW implements AutoCloseable {
     private final LearningRateSchedule schedule;
     private final long totalSteps;
     private long step;
+    private volatile boolean closed;
 
     private MaskedAdamW(Builder b, Map<String, NDArray> params, Map<String, NDArray> masks) {
         this.learningRate = b.learningRate;
@@ -131,9 +132,17 @@ public final class MaskedAdamW implements AutoCloseable {
 
     /**
      * One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}).
-     * Gradients accumulate across backward passes until {@link #zeroGradients()}.
+     * Gradients accumulate across backward passes until {@link #zeroGradients()}. Call it after the
+     * {@code GradientCollector} is closed. See {@link #step(Map)} for NaN/Inf gradients.
+     *
+     * @return what the step did
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf
+     * @throws IllegalStateException when called inside an open {@code GradientCollector} or after {@link #close()}
      */
     public StepResult step() {
+        checkOpen();
+        checkNoGradientRecording();
         Map<String, NDArray> grads = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NDArray> e : params.entrySet()) {
@@ -148,9 +157,22 @@ public final class MaskedAdamW implements AutoCloseable {
     /**
      * One step with explicit gradients, one per parameter, same shapes.
      *
+     * <p>NaN or ±Inf in the gradient of a trainable element refuses the step: the global gradient norm,
+     * read back once per step anyway, is then not finite, and only then are the tensors searched for the
+     * culprit. Nothing changes (parameters, moments, step count), so a caller may skip the batch and go on.
+     * Non-finite gradients of frozen elements are ignored.
+     *
+     * @param grads the gradient of every parameter, by name
+     * @return what the step did
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf (or the global norm overflows)
      * @throws IllegalArgumentException for a missing gradient or a shape mismatch, naming the tensor
+     * @throws IllegalStateException when called inside an open {@code GradientCollector}, after
+     *     {@link #close()}, or past {@code totalSteps}
      */
     public StepResult step(Map<String, NDArray> grads) {
+        checkOpen();
+        checkNoGradientRecording();
         if (step >= totalSteps && schedule.kind() != LearningRateSchedule.Kind.CONSTANT) {
             throw new IllegalStateException("step " + (step + 1) + " exceeds totalSteps " + totalSteps);
         }
@@ -179,6 +201,10 @@ public final class MaskedAdamW implements AutoCloseable {
                 normSq = normSq == null ? sq : attachTo(normSq.add(sq), scope);
             }
             double gradNorm = Math.sqrt(normSq.toType(DataType.FLOAT64, false).getDouble());
+            if (!Double.isFinite(gradNorm)) {
+                // the one host read per step doubles as the NaN/Inf check; only now look for the culprit
+                throw nonFinite(active, gradNorm);
+            }
             boolean clipped = false;
             if (maxGradNorm > 0) {
                 double coef = maxGradNorm / (gradNorm + 1e-6);
@@ -214,13 +240,72 @@ public final class MaskedAdamW implements AutoCloseable {
         }
     }
 
+    /** The error for a non-finite global norm: the first tensor with a NaN/Inf active gradient, else an overflow. */
+    private NonFiniteGradientException nonFinite(Map<String, NDArray> active, double gradNorm) {
+        long refused = step + 1;
+        String largest = null;
+        float largestAbs = -1;
+        for (Map.Entry<String, NDArray> e : active.entrySet()) {
+            NDArray ga = e.getValue();
+            NDArray nan = ga.isNaN();
+            NDArray bad = nan.logicalOr(ga.isInfinite());
+            long count = bad.countNonzero().getLong();
+            if (count > 0) {
+                long nans = nan.countNonzero().getLong();
+                long first = bad.toType(DataType.INT32, false).flatten().argMax().getLong();
+                float value = ga.flatten().getFloat(first);
+                return new NonFiniteGradientException(refused, e.getKey(), "gradient of '" + e.getKey() + "' has "
+                        + count + " non-finite value(s) in trainable elements (" + nans + " NaN, " + (count - nans)
+                        + " ±Inf; the first, " + value + ", at flat index " + first + " of shape " + ga.getShape()
+                        + ") at step " + refused + "; the step was refused: no parameter, moment or step count "
+                        + "changed (lower the learning rate, check the loss and the data of this batch)");
+            }
+            float maxAbs = ga.abs().max().getFloat();
+            if (maxAbs > largestAbs) {
+                largestAbs = maxAbs;
+                largest = e.getKey();
+            }
+        }
+        return new NonFiniteGradientException(refused, largest, "the global gradient norm is " + gradNorm
+                + " at step " + refused + " although every trainable gradient element is finite (it overflowed fp32; "
+                + "the largest |g| is " + largestAbs + " in '" + largest + "'); the step was refused: no parameter, "
+                + "moment or step count changed");
+    }
+
     private static NDArray attachTo(NDArray a, NDManager scope) {
         a.attach(scope);
         return a;
     }
 
+    /**
+     * PyTorch refuses in-place updates of leaves while autograd records ("a leaf Variable that requires grad
+     * is being used in an in-place operation"), after the step has begun: say what to do before anything moves.
+     */
+    private void checkNoGradientRecording() {
+        boolean recording;
+        try {
+            recording = "PyTorch".equals(manager.getEngine().getEngineName())
+                    && ai.djl.pytorch.jni.JniUtils.isGradMode();
+        } catch (RuntimeException | UnsatisfiedLinkError e) {
+            return; // cannot tell; the engine's own error follows if any
+        }
+        if (recording) {
+            throw new IllegalStateException("MaskedAdamW.step() was called inside an open GradientCollector (autograd "
+                    + "is recording); call step() after the GradientCollector is closed, e.g. after its "
+                    + "try-with-resources block. Nothing was changed.");
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("MaskedAdamW is closed (its moments and masks are freed); build a new "
+                    + "optimizer");
+        }
+    }
+
     /** Zeroes the parameters' autograd gradients (PyTorch's {@code zero_grad}); call after each step. */
     public void zeroGradients() {
+        checkOpen();
         Gradients.zero(params.values());
     }
 
@@ -234,23 +319,42 @@ public final class MaskedAdamW implements AutoCloseable {
         return learningRate * schedule.multiplier(Math.min(step, Math.max(totalSteps, 1) - 1), Math.max(totalSteps, 1));
     }
 
-    /** Adam's first moment of {@code name} (read-only view; owned by the optimizer). */
+    /**
+     * Adam's first moment of {@code name} (read-only view; owned by the optimizer).
+     *
+     * @param name a parameter name
+     * @return the moment, or null for an unknown name
+     */
     public NDArray firstMoment(String name) {
+        checkOpen();
         return firstMoment.get(name);
     }
 
-    /** Adam's second moment of {@code name} (read-only view; owned by the optimizer). */
+    /**
+     * Adam's second moment of {@code name} (read-only view; owned by the optimizer).
+     *
+     * @param name a parameter name
+     * @return the moment, or null for an unknown name
+     */
     public NDArray secondMoment(String name) {
+        checkOpen();
         return secondMoment.get(name);
     }
 
-    /** The boolean masks in use, by parameter name. */
+    /**
+     * The boolean masks in use, by parameter name.
+     *
+     * @return the masks (owned by the optimizer)
+     */
     public Map<String, NDArray> masks() {
+        checkOpen();
         return masks;
     }
 
+    /** Frees the moments and masks; the parameters stay. Further calls fail with an {@link IllegalStateException}. */
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 

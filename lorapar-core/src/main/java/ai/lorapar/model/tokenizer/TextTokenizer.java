@@ -34,6 +34,7 @@ public final class TextTokenizer implements AutoCloseable {
     private final Integer bosId;
     private final List<Integer> eosIds;
     private final Integer padId;
+    private volatile boolean closed;
 
     private TextTokenizer(HuggingFaceTokenizer tokenizer, Path folder, Integer bosId, List<Integer> eosIds, Integer padId) {
         this.tokenizer = tokenizer;
@@ -134,6 +135,7 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Token ids of {@code text}; with {@code addSpecialTokens} the post-processor's (e.g. bos) are added. */
     public long[] encode(String text, boolean addSpecialTokens) {
+        checkOpen();
         Encoding enc = tokenizer.encode(text, addSpecialTokens, false);
         return enc.getIds();
     }
@@ -145,11 +147,13 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Text of {@code ids}, optionally without special tokens. */
     public String decode(long[] ids, boolean skipSpecialTokens) {
+        checkOpen();
         return tokenizer.decode(ids, skipSpecialTokens);
     }
 
     /** The id of a single-token string such as {@code <|im_end|>}, or null when it is not one token. */
     public Integer tokenId(String token) {
+        checkOpen();
         long[] ids = tokenizer.encode(token, false, false).getIds();
         return ids.length == 1 ? (int) ids[0] : null;
     }
@@ -174,9 +178,18 @@ public final class TextTokenizer implements AutoCloseable {
         return tokenizer;
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("TextTokenizer (" + folder + ") is closed");
+        }
+    }
+
     @Override
     public void close() {
-        tokenizer.close();
+        if (!closed) {
+            closed = true;
+            tokenizer.close();
+        }
     }
 
     @Override
