@@ -50,9 +50,43 @@ public final class LabelledDataset {
     /**
      * Writes the labelled examples (dropped ones are left out) to {@code file} atomically; see
      * {@link LabelledJsonl} for the record format.
+     *
+     * <p>A dataset in which no example got a label (every request failed, every teacher abstained, no
+     * examples) is not written: an existing file, perhaps an earlier run's good output, is never replaced
+     * by an empty one.
+     *
+     * @param file the output file
+     * @throws IllegalStateException when no example is labelled, saying why; {@code file} is then untouched
+     * @throws IOException naming the file when it cannot be written
      */
     public void writeJsonl(Path file) throws IOException {
+        if (statistics.system1() + statistics.system2() == 0) {
+            throw new IllegalStateException("not writing " + file + ": " + whyNothingLabelled()
+                    + (java.nio.file.Files.exists(file) ? "; the existing file is left as it is" : ""));
+        }
         LabelledJsonl.write(file, examples);
+    }
+
+    /**
+     * Why no example got a label, for error messages: no examples, every vote a failed request, or
+     * abstentions and dropped ties.
+     *
+     * @return the reason
+     */
+    public String whyNothingLabelled() {
+        if (examples.isEmpty()) {
+            return "there are no examples";
+        }
+        long votes = examples.stream().mapToLong(e -> e.votes().size()).sum();
+        long failed = examples.stream().flatMap(e -> e.votes().stream()).filter(Vote::isFailure).count();
+        if (votes > 0 && failed == votes) {
+            String first = examples.stream().flatMap(e -> e.votes().stream()).filter(Vote::isFailure)
+                    .map(Vote::note).findFirst().orElse("");
+            return "every one of the " + votes + " teacher requests failed (first: " + first + ")";
+        }
+        return "no example of " + examples.size() + " got a label (" + failed + " failed requests, "
+                + statistics.abstentionsByTeacher().values().stream().mapToInt(Integer::intValue).sum()
+                + " abstentions, " + statistics.droppedTies() + " ties dropped)";
     }
 
     private LabelStatistics computeStatistics(int cachedReplies) {

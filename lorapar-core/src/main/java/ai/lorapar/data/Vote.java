@@ -15,14 +15,44 @@ import java.util.Optional;
  */
 public record Vote(String teacherId, SystemLabel label, String rawReply, String note, boolean fromCache) {
 
+    /** How the note of a vote whose teacher gave no reply at all begins. */
+    public static final String FAILURE_NOTE = "teacher failed";
+
+    /**
+     * The abstention recorded when a teacher gave no reply (a request that failed after its retries).
+     *
+     * @param teacherId the teacher
+     * @param rawResponse what was received, or ""
+     * @param kind the kind of failure, e.g. {@code TRANSIENT}
+     * @param message what went wrong
+     * @return the vote, noted {@code teacher failed (KIND): message}
+     */
+    public static Vote failure(String teacherId, String rawResponse, String kind, String message) {
+        return new Vote(teacherId, null, rawResponse, FAILURE_NOTE + " (" + kind + "): " + message, false);
+    }
+
     public Vote {
         Objects.requireNonNull(teacherId, "teacherId");
         Objects.requireNonNull(rawReply, "rawReply");
         Objects.requireNonNull(note, "note");
     }
 
+    /**
+     * Whether this is no vote (a refusal, an unparseable reply or a failed request).
+     *
+     * @return true for an abstention
+     */
     public boolean isAbstention() {
         return label == null;
+    }
+
+    /**
+     * Whether the teacher gave no reply at all ({@link #failure}).
+     *
+     * @return true for a failed request
+     */
+    public boolean isFailure() {
+        return label == null && note.startsWith(FAILURE_NOTE);
     }
 
     public Optional<SystemLabel> labelIfAny() {

@@ -26,7 +26,14 @@ import org.slf4j.LoggerFactory;
 /**
  * Teacher replies on disk, so that a rerun or a run resumed after a crash never asks a teacher the same
  * question twice. One JSONL record per reply: {@code {"key", "teacher", "model", "reply"}}, where the key is
- * the SHA-256 of teacher id, model and the full prompt text (a changed prompt or target model asks again).
+ * the SHA-256 of what determines the reply ({@link Teacher#cacheIdentity()}: the model and its sampling
+ * parameters, not an endpoint's URL) and the full prompt text, so a changed prompt, target model, model or
+ * reply budget asks again. Only replies that are a vote are stored (see {@link Splitter}).
+ *
+ * <p>Files of earlier versions stay readable: their keys hashed the teacher id (an endpoint's URL
+ * included) instead; {@link Splitter} still looks them up under {@link #key(String, String, String)}, so
+ * a rerun with the same teacher ids reuses them, and a stored reply that is not a vote (an empty reply
+ * cut off by the token budget) is asked again.
  *
  * <p>Each reply is appended and handed to the operating system before {@link #put} returns, so a killed JVM
  * loses nothing already answered. A crash in the middle of a write can leave a torn last line: it is
@@ -74,7 +81,29 @@ public final class LabelCache implements AutoCloseable {
         }
     }
 
-    /** The cache key of one question to one teacher. */
+    /**
+     * The cache key of one question to one teacher: the SHA-256 of {@link Teacher#cacheIdentity()} (what
+     * determines the reply besides the prompt: model and parameters, not an endpoint's URL) and the prompt.
+     *
+     * @param teacher the teacher
+     * @param promptText the full prompt text
+     * @return the key
+     */
+    public static String key(Teacher teacher, String promptText) {
+        return Hashing.sha256().hashString(teacher.cacheIdentity() + '\u0000' + promptText, StandardCharsets.UTF_8)
+                .toString();
+    }
+
+    /**
+     * The key of earlier versions (teacher id, which held an endpoint's URL, model and prompt). Replies stored
+     * under it are still found when the teacher id is the same as then; for teachers whose
+     * {@link Teacher#cacheIdentity()} is the default it equals {@link #key(Teacher, String)}.
+     *
+     * @param teacherId the teacher id
+     * @param model the model
+     * @param promptText the full prompt text
+     * @return the key
+     */
     public static String key(String teacherId, String model, String promptText) {
         return Hashing.sha256()
                 .hashString(teacherId + '\u0000' + model + '\u0000' + promptText, StandardCharsets.UTF_8)

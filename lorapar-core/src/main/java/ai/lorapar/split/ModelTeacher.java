@@ -56,6 +56,12 @@ public final class ModelTeacher implements Teacher {
         return name;
     }
 
+    /** The id, the model name and the reply budget. */
+    @Override
+    public String cacheIdentity() {
+        return id() + '\u0000' + name + "\u0000max_new_tokens=" + maxNewTokens;
+    }
+
     @Override
     public synchronized String ask(TeacherPrompt prompt) throws TeacherException {
         String text = template.render(prompt.messages(), true);
