@@ -140,7 +140,16 @@ public final class ImportanceMap implements AutoCloseable {
                 throw new IOException(path + ": not an importance map (metadata format is "
                         + file.metadata().get("format") + ", expected " + FORMAT + ")");
             }
-            long n = Long.parseLong(file.metadata().getOrDefault("num_examples", "0"));
+            String count = file.metadata().getOrDefault("num_examples", "0");
+            long n;
+            try {
+                n = Long.parseLong(count.strip());
+            } catch (NumberFormatException e) {
+                throw new IOException(path + ": metadata key num_examples is '" + count + "', not a whole number", e);
+            }
+            if (n < 0) {
+                throw new IOException(path + ": metadata key num_examples is " + n + ", a negative count");
+            }
             NDManager staging = parent.newSubManager();
             try {
                 Map<String, NDArray> values = new LinkedHashMap<>();

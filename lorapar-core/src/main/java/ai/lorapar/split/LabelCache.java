@@ -1,13 +1,13 @@
 package ai.lorapar.split;
 
 import ai.lorapar.data.MalformedJsonlException;
+import ai.lorapar.data.Utf8Lines;
+import com.google.common.io.ByteStreams;
 import com.google.common.hash.Hashing;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
@@ -153,18 +153,15 @@ public final class LabelCache implements AutoCloseable {
             completeEnd = lastNewlineBefore(size) + 1; // 0 when the torn line is the only one
         }
         channel.position(0);
-        BufferedReader reader = new BufferedReader(new InputStreamReader(
-                Channels.newInputStream(channel), StandardCharsets.UTF_8));
-        long offset = 0;
-        int lineNo = 0;
-        String line;
-        while (offset < completeEnd && (line = reader.readLine()) != null) {
-            lineNo++;
-            offset += line.getBytes(StandardCharsets.UTF_8).length + 1;
+        int[] lines = {0};
+        Utf8Lines.read(file, ByteStreams.limit(Channels.newInputStream(channel), completeEnd), (lineNo, line) -> {
+            lines[0] = lineNo;
             if (!line.isBlank()) {
                 loadRecord(line, lineNo);
             }
-        }
+            return true;
+        });
+        int lineNo = lines[0];
         if (completeEnd < size) {
             LOG.warn("Label cache {}: line {} is torn (an interrupted write, {} bytes without a newline); "
                     + "dropping it, that one reply will be asked again", file, lineNo + 1, size - completeEnd);

@@ -107,7 +107,7 @@ public final class LabelDataset {
         if (localModel != null) {
             localManager = NDManager.newBaseManager();
             local = CausalLM.load(Path.of(localModel), localManager);
-            if (local.tokenizer() == null) {
+            if (!local.hasTokenizer()) {
                 usage("--local-model " + localModel + " has no tokenizer.json");
                 return;
             }

@@ -92,7 +92,9 @@ public final class Generator {
     /** Encodes {@code prompts} (with special tokens) and generates; needs a tokenizer. */
     public GenerationResult generateText(List<String> prompts, SamplingConfig config) {
         if (tokenizer == null) {
-            throw new IllegalStateException("generateText needs a Generator built with a TextTokenizer");
+            throw new IllegalStateException("generateText needs a Generator built with a TextTokenizer (a model "
+                    + "folder opened with CausalLM.load gives one only when it has a tokenizer.json); use generate "
+                    + "with token ids instead");
         }
         List<long[]> ids = new ArrayList<>();
         for (String p : prompts) {

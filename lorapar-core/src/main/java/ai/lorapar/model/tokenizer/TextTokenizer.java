@@ -5,7 +5,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import ai.lorapar.io.StrictJson;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,12 +51,18 @@ public final class TextTokenizer implements AutoCloseable {
             throw new IOException(folder + ": no tokenizer.json (only fast tokenizers are supported; convert a "
                     + "tokenizer.model with transformers' save_pretrained)");
         }
-        HuggingFaceTokenizer tk = HuggingFaceTokenizer.builder()
-                .optTokenizerPath(json)
-                .optAddSpecialTokens(true)
-                .optTruncation(false)
-                .optPadding(false)
-                .build();
+        HuggingFaceTokenizer tk;
+        try {
+            tk = HuggingFaceTokenizer.builder()
+                    .optTokenizerPath(json)
+                    .optAddSpecialTokens(true)
+                    .optTruncation(false)
+                    .optPadding(false)
+                    .build();
+        } catch (RuntimeException e) {
+            // the tokenizers library says what is wrong ("key must be a string at line 1 column 2") but not where
+            throw new IOException(json + ": not a Hugging Face tokenizer file: " + e.getMessage(), e);
+        }
         try {
             JsonObject tc = readOptional(folder.resolve("tokenizer_config.json"));
             JsonObject gen = readOptional(folder.resolve("generation_config.json"));
@@ -93,10 +99,12 @@ public final class TextTokenizer implements AutoCloseable {
             return null;
         }
         try (Reader r = Files.newBufferedReader(p, StandardCharsets.UTF_8)) {
-            JsonElement e = JsonParser.parseReader(r);
+            JsonElement e = StrictJson.parse(r);
             return e.isJsonObject() ? e.getAsJsonObject() : null;
         } catch (JsonParseException e) {
             throw new IOException(p + ": not valid JSON: " + e.getMessage(), e);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(p + ": not valid UTF-8 (" + e + ")", e);
         }
     }
 
