@@ -1,5 +1,6 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.data.SystemLabel;
 import ai.lorapar.data.Vote;
 import ai.lorapar.data.TieRule;
@@ -105,7 +106,7 @@ public final class LabelDataset {
         NDManager localManager = null;
         CausalLM local = null;
         if (localModel != null) {
-            localManager = NDManager.newBaseManager();
+            localManager = EngineSupport.newBaseManager();
             local = CausalLM.load(Path.of(localModel), localManager);
             if (!local.hasTokenizer()) {
                 usage("--local-model " + localModel + " has no tokenizer.json");
