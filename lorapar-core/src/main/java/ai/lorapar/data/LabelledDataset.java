@@ -6,19 +6,31 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The result of {@link Splitter#label}: every example with its votes, in input order, and the statistics. */
+/** The result of {@link ai.lorapar.split.Splitter#label}: every example with its votes, in input order, and the statistics. */
 public final class LabelledDataset {
 
     private final List<String> teacherIds;
     private final List<LabelledExample> examples;
     private final LabelStatistics statistics;
 
+    /**
+     * Creates the dataset and computes its statistics.
+     *
+     * @param teacherIds the teachers, in vote order
+     * @param examples the examples with their votes, in input order
+     * @param cachedReplies replies taken from the label cache
+     */
     public LabelledDataset(List<String> teacherIds, List<LabelledExample> examples, int cachedReplies) {
         this.teacherIds = List.copyOf(teacherIds);
         this.examples = List.copyOf(examples);
         this.statistics = computeStatistics(cachedReplies);
     }
 
+    /**
+     * The teachers, in the order of each example's votes.
+     *
+     * @return their ids
+     */
     public List<String> teacherIds() {
         return teacherIds;
     }
@@ -43,6 +55,11 @@ public final class LabelledDataset {
         return withLabel(SystemLabel.SYSTEM_2);
     }
 
+    /**
+     * Counts and agreement of the run.
+     *
+     * @return the statistics
+     */
     public LabelStatistics statistics() {
         return statistics;
     }

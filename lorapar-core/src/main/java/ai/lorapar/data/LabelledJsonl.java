@@ -25,8 +25,11 @@ import java.util.Map;
  */
 public final class LabelledJsonl {
 
+    /** The field holding the label. */
     public static final String LABEL_FIELD = "lorapar_label";
+    /** The field holding how the label was reached. */
     public static final String DECISION_FIELD = "lorapar_decision";
+    /** The field holding every teacher's vote. */
     public static final String VOTES_FIELD = "lorapar_votes";
 
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeNulls().create();

@@ -7,7 +7,7 @@ import java.util.Optional;
  * One teacher's vote on one example: the label read from its reply, or an abstention ({@code label == null})
  * with the reason. The raw reply is always kept (the error text when the teacher failed).
  *
- * @param teacherId  {@link Teacher#id()}
+ * @param teacherId  {@link ai.lorapar.split.Teacher#id()}
  * @param label      the parsed label, null for an abstention
  * @param rawReply   the reply exactly as the teacher gave it; for a failed request, the response body or ""
  * @param note       why this is an abstention, or which rule decided the label (for audits)
@@ -31,6 +31,7 @@ public record Vote(String teacherId, SystemLabel label, String rawReply, String 
         return new Vote(teacherId, null, rawResponse, FAILURE_NOTE + " (" + kind + "): " + message, false);
     }
 
+    /** Checks the fields. */
     public Vote {
         Objects.requireNonNull(teacherId, "teacherId");
         Objects.requireNonNull(rawReply, "rawReply");
@@ -55,6 +56,11 @@ public record Vote(String teacherId, SystemLabel label, String rawReply, String 
         return label == null && note.startsWith(FAILURE_NOTE);
     }
 
+    /**
+     * The label, if this is a vote.
+     *
+     * @return the label or empty
+     */
     public Optional<SystemLabel> labelIfAny() {
         return Optional.ofNullable(label);
     }

@@ -26,7 +26,9 @@ import java.util.Set;
  * or a tensor its shard does not hold, is an error naming the index, the shard and the tensor.
  */
 public final class SafetensorsCheckpoint implements AutoCloseable {
+    /** The weights of an unsharded checkpoint. */
     public static final String SINGLE_FILE = "model.safetensors";
+    /** The index of a sharded checkpoint. */
     public static final String INDEX_FILE = "model.safetensors.index.json";
 
     private final Path folder;

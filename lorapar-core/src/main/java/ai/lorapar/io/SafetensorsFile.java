@@ -55,7 +55,13 @@ public final class SafetensorsFile implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /** Opens and validates {@code path}. */
+    /**
+     * Opens and validates {@code path}.
+     *
+     * @param path the file
+     * @return the opened file; close it
+     * @throws IOException naming the file (and tensor) when it cannot be read or is not valid
+     */
     public static SafetensorsFile open(Path path) throws IOException {
         if (Files.isDirectory(path)) {
             throw new SafetensorsException(path + " is a directory, not a safetensors file"
@@ -284,6 +290,9 @@ public final class SafetensorsFile implements AutoCloseable {
      * Loads {@code name} into a new array of {@code manager}, in the file's dtype, on the manager's
      * device. The bytes are copied: the array owns its memory.
      *
+     * @param name the tensor
+     * @param manager the manager of the new array
+     * @return the array
      * @throws SafetensorsException when the tensor is bf16 and the manager's engine cannot hold bf16
      *     (stock DJL aborts the JVM on a bf16 array, so this refuses instead)
      */
@@ -309,6 +318,10 @@ public final class SafetensorsFile implements AutoCloseable {
      * by the engine. Floating-point data converts to any floating-point target; integer data must be
      * loaded in its own type.
      *
+     * @param name the tensor
+     * @param manager the manager of the new array
+     * @param target the data type of the array
+     * @return the array
      * @throws SafetensorsException naming the file and tensor when the conversion is not possible
      */
     public NDArray loadAs(String name, NDManager manager, DataType target) throws IOException {

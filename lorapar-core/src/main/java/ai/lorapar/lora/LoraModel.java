@@ -76,6 +76,10 @@ public final class LoraModel implements AutoCloseable {
      * live in a sub-manager of {@code parent} on the model's device, closed by {@link #close()}.
      * Random initialisations seed the engine's generator with {@link LoraConfig#seed()}.
      *
+     * @param model the model to adapt
+     * @param config rank, alpha, targets, init
+     * @param parent the parent manager of the adapters' arrays
+     * @return the installed adapters; close them to remove them
      * @throws IllegalArgumentException when a target matches nothing or a layer already has an adapter
      * @throws ArithmeticException when PiSSA/OLoRA meet a rank-deficient weight
      */
@@ -182,6 +186,10 @@ public final class LoraModel implements AutoCloseable {
      * resolved against the model; every expected tensor must be present with the model's shapes and
      * no other tensor may be.
      *
+     * @param folder the adapter folder
+     * @param model the base model
+     * @param parent the parent manager of the adapters' arrays
+     * @return the installed adapters; close them to remove them
      * @throws AdapterFormatException naming the file, the config key or the tensor that is wrong
      */
     public static LoraModel load(Path folder, DecoderModel model, NDManager parent) throws IOException {
@@ -220,15 +228,29 @@ public final class LoraModel implements AutoCloseable {
 
     // ---------------------------------------------------------------- accessors
 
+    /**
+     * The configuration.
+     *
+     * @return the config
+     */
     public LoraConfig config() {
         return config;
     }
 
+    /**
+     * The model the adapters are installed on.
+     *
+     * @return the model
+     */
     public DecoderModel model() {
         return model;
     }
 
-    /** The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order. */
+    /**
+     * The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order.
+     *
+     * @return the parameters (owned by this object)
+     */
     public Map<String, NDArray> parameters() {
         checkOpen();
         return parameters;
@@ -260,6 +282,7 @@ public final class LoraModel implements AutoCloseable {
      * Enables or disables every adapter. Disabled, the model computes the original base model (for
      * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs.
      *
+     * @param enabled whether the adapters apply
      * @throws IllegalStateException when disabling merged adapters (unmerge first)
      */
     public void setEnabled(boolean enabled) {
@@ -274,6 +297,11 @@ public final class LoraModel implements AutoCloseable {
         this.enabled = enabled;
     }
 
+    /**
+     * Whether the adapters are enabled.
+     *
+     * @return true when enabled
+     */
     public boolean isEnabled() {
         return enabled;
     }

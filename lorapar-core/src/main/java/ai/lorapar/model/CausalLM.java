@@ -28,12 +28,27 @@ public final class CausalLM implements AutoCloseable {
         this.folder = folder;
     }
 
-    /** Opens {@code folder} with the default compute dtype. */
+    /**
+     * Opens {@code folder} with the default compute dtype.
+     *
+     * @param folder a Hugging Face model folder
+     * @param manager the parent manager of the weights
+     * @return the model and tokenizer; close it
+     * @throws IOException naming the file, key or tensor at fault
+     */
     public static CausalLM load(Path folder, NDManager manager) throws IOException {
         return load(folder, manager, null);
     }
 
-    /** Opens {@code folder}; {@code dtype} as in {@link DecoderModel#load(Path, NDManager, DataType)}. */
+    /**
+     * Opens {@code folder}; {@code dtype} as in {@link DecoderModel#load(Path, NDManager, DataType)}.
+     *
+     * @param folder a Hugging Face model folder
+     * @param manager the parent manager of the weights
+     * @param dtype the compute dtype, or null for the default
+     * @return the model and tokenizer; close it
+     * @throws IOException naming the file, key or tensor at fault
+     */
     public static CausalLM load(Path folder, NDManager manager, DataType dtype) throws IOException {
         DecoderModel model = DecoderModel.load(folder, manager, dtype);
         try {

@@ -76,15 +76,15 @@ public final class DecoderModel implements AutoCloseable {
 
     /**
      * System property that turns the JNI's fused ops on ({@code -Dlorapar.fusedOps=true}). They are
-     * opt-in: on an H100 (2026-11-23, Qwen2.5-0.5B shape, 64 × 256 sampled tokens) they measured slower
-     * than plain NDArray ops (886 against 2,325 new tokens/s), although numerically equal; decoding through
-     * CUDA graphs (the generator's default where available) makes per-call savings moot.
+     * opt-in: on an H100 they measured slower than plain NDArray ops (README, "Benchmarks"), although
+     * numerically equal; decoding through CUDA graphs (the generator's default where available) makes
+     * per-call savings moot.
      */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
     /**
      * System property that turns the one-call decode layer on ({@code -Dlorapar.fusedLayer=true}, with
-     * fused ops on). Opt-in for the same reason: 816 against 2,325 new tokens/s in that measurement.
+     * fused ops on). Opt-in for the same reason (README, "Benchmarks").
      */
     public static final String FUSED_LAYER_PROPERTY = "lorapar.fusedLayer";
 
@@ -160,7 +160,14 @@ public final class DecoderModel implements AutoCloseable {
         this.linears = Collections.unmodifiableMap(map);
     }
 
-    /** Loads a model folder with the default compute dtype (see {@link #defaultDtype}). */
+    /**
+     * Loads a model folder with the default compute dtype (see {@link #defaultDtype}).
+     *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
+     * @return the model; close it
+     * @throws IOException naming the file, key or tensor at fault
+     */
     public static DecoderModel load(Path folder, NDManager parent) throws IOException {
         return load(folder, parent, null);
     }
@@ -169,9 +176,14 @@ public final class DecoderModel implements AutoCloseable {
      * Loads {@code folder} (config.json, generation_config.json, model.safetensors or a sharded index)
      * into a sub-manager of {@code parent}, on its device.
      *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
      * @param dtype the compute dtype of the base weights, or null for {@link #defaultDtype}; bf16 needs
      *     an engine with the {@code BF16} capability
-     * @throws ModelConfigException when a tensor is missing or its shape disagrees with config.json
+     * @return the model; close it
+     * @throws ModelConfigException when config.json is invalid, a tensor is missing, unused or its shape
+     *     disagrees with config.json (naming the key or tensor)
+     * @throws IOException when a file cannot be read
      */
     public static DecoderModel load(Path folder, NDManager parent, DataType dtype) throws IOException {
         ModelConfig config = ModelConfig.load(folder);
@@ -364,6 +376,11 @@ public final class DecoderModel implements AutoCloseable {
 
     // ---------------------------------------------------------------- accessors
 
+    /**
+     * The architecture read from config.json.
+     *
+     * @return the config
+     */
     public ModelConfig config() {
         return config;
     }
@@ -373,6 +390,11 @@ public final class DecoderModel implements AutoCloseable {
         return dtype;
     }
 
+    /**
+     * The device the weights live on.
+     *
+     * @return the device
+     */
     public Device device() {
         return manager.getDevice();
     }
@@ -487,8 +509,13 @@ public final class DecoderModel implements AutoCloseable {
      * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
      * values are appended to it.
      *
+     * @param inputIds {@code [batch, T]} token ids
+     * @param attentionMask {@code [batch, T]} 1 for real tokens and 0 for padding, or null
+     * @param cache the KV cache to read and extend, or null
+     * @param training whether adapters run in training mode (dropout)
      * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
      *     with padding this is each row's last token only when rows are left-padded
+     * @return the logits, attached to {@code inputIds}' manager
      * @throws IllegalArgumentException for a token id outside [0, vocab_size) (naming row, position and id;
      *     not checked in decode steps of a cache, which feed the model's own samples), or, without a cache,
      *     more positions than max_position_embeddings

@@ -124,6 +124,11 @@ public final class KvCache implements AutoCloseable {
         return capacity;
     }
 
+    /**
+     * Rows of the cache.
+     *
+     * @return the batch size
+     */
     public int batchSize() {
         return batch;
     }

@@ -296,23 +296,93 @@ public final class ModelConfig {
 
     // ---- accessors
 
+    /**
+     * Where the config was read from (errors name it).
+     *
+     * @return the file or description
+     */
     public String source() { return source; }
+    /**
+     * The architecture: llama, qwen2 or mistral.
+     *
+     * @return model_type
+     */
     public String modelType() { return modelType; }
+    /**
+     * Vocabulary size.
+     *
+     * @return vocab_size
+     */
     public int vocabSize() { return vocabSize; }
+    /**
+     * Width of the residual stream.
+     *
+     * @return hidden_size
+     */
     public int hiddenSize() { return hiddenSize; }
+    /**
+     * Width of the MLP.
+     *
+     * @return intermediate_size
+     */
     public int intermediateSize() { return intermediateSize; }
+    /**
+     * Decoder layers.
+     *
+     * @return num_hidden_layers
+     */
     public int numLayers() { return numLayers; }
+    /**
+     * Query heads.
+     *
+     * @return num_attention_heads
+     */
     public int numHeads() { return numHeads; }
+    /**
+     * Key/value heads (grouped-query attention).
+     *
+     * @return num_key_value_heads
+     */
     public int numKeyValueHeads() { return numKeyValueHeads; }
+    /**
+     * Dimension of one attention head.
+     *
+     * @return head_dim
+     */
     public int headDim() { return headDim; }
+    /**
+     * RMSNorm epsilon.
+     *
+     * @return rms_norm_eps
+     */
     public double rmsNormEps() { return rmsNormEps; }
+    /**
+     * Rotary base.
+     *
+     * @return rope_theta
+     */
     public double ropeTheta() { return ropeTheta; }
     /** Rotary scaling, or null for plain rotary embeddings. */
     public RopeScaling ropeScaling() { return ropeScaling; }
+    /**
+     * Longest sequence the model was trained for.
+     *
+     * @return max_position_embeddings
+     */
     public int maxPositions() { return maxPositions; }
+    /**
+     * Whether the output layer is the embedding matrix.
+     *
+     * @return tie_word_embeddings
+     */
     public boolean tieWordEmbeddings() { return tieWordEmbeddings; }
     /** Whether q/k/v projections have a bias (Qwen2: always). */
     public boolean attentionBias() { return attentionBias; }
+    /**
+     * Whether the MLP projections have biases.
+     *
+     * @return mlp_bias
+     */
     public boolean mlpBias() { return mlpBias; }
     /** Begin-of-sequence id, or null. */
     public Integer bosTokenId() { return bosTokenId; }

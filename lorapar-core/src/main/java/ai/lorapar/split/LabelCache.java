@@ -110,6 +110,12 @@ public final class LabelCache implements AutoCloseable {
                 .toString();
     }
 
+    /**
+     * A stored reply.
+     *
+     * @param key the key ({@link #key(Teacher, String)})
+     * @return the reply, or empty
+     */
     public Optional<String> get(String key) {
         return Optional.ofNullable(replies.get(key));
     }
@@ -128,10 +134,20 @@ public final class LabelCache implements AutoCloseable {
         replies.put(key, reply);
     }
 
+    /**
+     * Stored replies.
+     *
+     * @return their number
+     */
     public int size() {
         return replies.size();
     }
 
+    /**
+     * The cache file.
+     *
+     * @return its path
+     */
     public Path file() {
         return file;
     }

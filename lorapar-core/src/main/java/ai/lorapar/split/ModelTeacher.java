@@ -105,6 +105,11 @@ public final class ModelTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Builds the teacher.
+         *
+         * @return the teacher
+         */
         public ModelTeacher build() {
             return new ModelTeacher(this);
         }

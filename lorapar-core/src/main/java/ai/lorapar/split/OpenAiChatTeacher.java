@@ -96,6 +96,11 @@ public final class OpenAiChatTeacher implements Teacher {
                 .build();
     }
 
+    /**
+     * A builder; {@code baseUrl} and {@code model} are required.
+     *
+     * @return the builder
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -110,6 +115,11 @@ public final class OpenAiChatTeacher implements Teacher {
         return model;
     }
 
+    /**
+     * The chat-completions URL requests go to.
+     *
+     * @return the URL
+     */
     public URI endpoint() {
         return endpoint;
     }
@@ -333,6 +343,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Sampling temperature (default 0: greedy); part of the cache key.
+         *
+         * @param temperature in [0, 2]
+         * @return this builder
+         */
         public Builder temperature(double temperature) {
             if (!(temperature >= 0 && temperature <= 2)) {
                 throw new IllegalArgumentException("temperature must be in [0, 2], was " + temperature);
@@ -347,6 +363,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Time allowed to connect (default 10 s).
+         *
+         * @param timeout positive
+         * @return this builder
+         */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = positive("connectTimeout", timeout);
             return this;
@@ -358,6 +380,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Requests in flight at most (default 4).
+         *
+         * @param requests at least 1
+         * @return this builder
+         */
         public Builder maxConcurrency(int requests) {
             this.maxConcurrency = positive("maxConcurrency", requests);
             return this;
@@ -378,6 +406,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * The longest backoff between retries (default 60 s).
+         *
+         * @param backoff non-negative
+         * @return this builder
+         */
         public Builder maxBackoff(Duration backoff) {
             this.maxBackoff = nonNegative("maxBackoff", backoff);
             return this;
@@ -389,6 +423,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Builds the teacher, reading the API key from the environment.
+         *
+         * @return the teacher
+         * @throws IllegalStateException for a missing URL or model, or a missing or malformed key (naming the variable, never the key)
+         */
         public OpenAiChatTeacher build() {
             if (baseUrl == null || baseUrl.isBlank()) {
                 throw new IllegalStateException("OpenAiChatTeacher: baseUrl is required, e.g. http://localhost:8000/v1");

@@ -71,19 +71,40 @@ public final class Splitter {
                 : Math.min(64, teachers.stream().mapToInt(t -> Math.max(1, t.maxConcurrency())).sum());
     }
 
-    /** Starts a splitter with these teachers (one or more; an odd count avoids ties). */
+    /**
+     * Starts a splitter with these teachers (one or more; an odd count avoids ties).
+     *
+     * @param teachers the teachers
+     * @return the builder
+     */
     public static Builder vote(Teacher... teachers) {
         return new Builder(List.of(teachers));
     }
 
+    /**
+     * Starts a splitter with these teachers (one or more).
+     *
+     * @param teachers the teachers
+     * @return the builder
+     */
     public static Builder vote(List<? extends Teacher> teachers) {
         return new Builder(List.copyOf(teachers));
     }
 
+    /**
+     * The teachers, in vote order.
+     *
+     * @return the teachers
+     */
     public List<Teacher> teachers() {
         return teachers;
     }
 
+    /**
+     * What a draw becomes.
+     *
+     * @return the rule
+     */
     public TieRule tieRule() {
         return tieRule;
     }
@@ -299,35 +320,66 @@ public final class Splitter {
             this.teachers = teachers;
         }
 
-        /** The role-play prompt (default: the paper's, role-playing {@value RolePlayPrompt#DEFAULT_TARGET_MODEL}). */
+        /**
+         * The role-play prompt (default: the paper's, role-playing {@value RolePlayPrompt#DEFAULT_TARGET_MODEL}).
+         *
+         * @param prompt the prompt
+         * @return this builder
+         */
         public Builder prompt(RolePlayPrompt prompt) {
             this.prompt = Objects.requireNonNull(prompt, "prompt");
             return this;
         }
 
-        /** Shortcut for {@code prompt(RolePlayPrompt.forTarget(targetModel))}. */
+        /**
+         * Shortcut for {@code prompt(RolePlayPrompt.forTarget(targetModel))}.
+         *
+         * @param targetModel the model the teachers role-play
+         * @return this builder
+         */
         public Builder targetModel(String targetModel) {
             return prompt(RolePlayPrompt.forTarget(targetModel));
         }
 
-        /** What a draw becomes (default {@link TieRule#PREFER_SYSTEM_2}). */
+        /**
+         * What a draw becomes (default {@link TieRule#PREFER_SYSTEM_2}).
+         *
+         * @param tieRule the rule
+         * @return this builder
+         */
         public Builder tieRule(TieRule tieRule) {
             this.tieRule = Objects.requireNonNull(tieRule, "tieRule");
             return this;
         }
 
-        /** A JSONL label cache: replies are stored as they arrive and reused by later runs. Default: none. */
+        /**
+         * A JSONL label cache: replies are stored as they arrive and reused by later runs. Default: none.
+         *
+         * @param cacheFile the JSONL cache file
+         * @return this builder
+         */
         public Builder cache(Path cacheFile) {
             this.cacheFile = Objects.requireNonNull(cacheFile, "cacheFile");
             return this;
         }
 
+        /**
+         * Receives progress and failures.
+         *
+         * @param listener the listener
+         * @return this builder
+         */
         public Builder listener(SplitListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
         }
 
-        /** Worker threads (default: the sum of the teachers' {@link Teacher#maxConcurrency()}, at most 64). */
+        /**
+         * Worker threads (default: the sum of the teachers' {@link Teacher#maxConcurrency()}, at most 64).
+         *
+         * @param threads at least 1
+         * @return this builder
+         */
         public Builder parallelism(int threads) {
             if (threads < 1) {
                 throw new IllegalArgumentException("parallelism must be >= 1, was " + threads);
@@ -336,6 +388,11 @@ public final class Splitter {
             return this;
         }
 
+        /**
+         * Builds the splitter.
+         *
+         * @return the splitter
+         */
         public Splitter build() {
             return new Splitter(this);
         }

@@ -122,7 +122,11 @@ public final class MaskedAdamW implements AutoCloseable {
         }
     }
 
-    /** A builder with Hugging Face TrainingArguments' AdamW defaults and the paper's stage-1 learning rate. */
+    /**
+     * A builder with Hugging Face TrainingArguments' AdamW defaults and the paper's stage-1 learning rate.
+     *
+     * @return the builder
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -309,12 +313,20 @@ public final class MaskedAdamW implements AutoCloseable {
         Gradients.zero(params.values());
     }
 
-    /** Steps taken so far. */
+    /**
+     * Steps taken so far.
+     *
+     * @return the number of steps taken
+     */
     public long stepCount() {
         return step;
     }
 
-    /** The learning rate the next step will use. */
+    /**
+     * The learning rate the next step will use.
+     *
+     * @return the learning rate
+     */
     public double nextLearningRate() {
         return learningRate * schedule.multiplier(Math.min(step, Math.max(totalSteps, 1) - 1), Math.max(totalSteps, 1));
     }
@@ -371,13 +383,24 @@ public final class MaskedAdamW implements AutoCloseable {
 
         private Builder() {}
 
-        /** Peak learning rate (default 2e-4, the paper's stage 1). */
+        /**
+         * Peak learning rate (default 2e-4, the paper's stage 1).
+         *
+         * @param lr the learning rate, finite and non-negative
+         * @return this builder
+         */
         public Builder learningRate(double lr) {
             this.learningRate = nonNegative("learning_rate", lr);
             return this;
         }
 
-        /** Adam's β1, β2 ∈ [0, 1) (defaults 0.9, 0.999; the paper's stage 2 uses 0.9, 0.99). */
+        /**
+         * Adam's β1, β2 ∈ [0, 1) (defaults 0.9, 0.999; the paper's stage 2 uses 0.9, 0.99).
+         *
+         * @param beta1 decay of the first moment
+         * @param beta2 decay of the second moment
+         * @return this builder
+         */
         public Builder betas(double beta1, double beta2) {
             if (!(beta1 >= 0 && beta1 < 1)) {
                 throw new IllegalArgumentException("adam_beta1 must be in [0, 1), got " + beta1);
@@ -390,7 +413,12 @@ public final class MaskedAdamW implements AutoCloseable {
             return this;
         }
 
-        /** Adam's ε (default 1e-8). */
+        /**
+         * Adam's ε (default 1e-8).
+         *
+         * @param epsilon positive
+         * @return this builder
+         */
         public Builder epsilon(double epsilon) {
             if (!(epsilon > 0)) {
                 throw new IllegalArgumentException("adam_epsilon must be positive, got " + epsilon);
@@ -399,19 +427,35 @@ public final class MaskedAdamW implements AutoCloseable {
             return this;
         }
 
-        /** Decoupled weight decay λ (default 0; the paper's stage 2 uses 0.1). */
+        /**
+         * Decoupled weight decay λ (default 0; the paper's stage 2 uses 0.1).
+         *
+         * @param weightDecay λ, finite and non-negative
+         * @return this builder
+         */
         public Builder weightDecay(double weightDecay) {
             this.weightDecay = nonNegative("weight_decay", weightDecay);
             return this;
         }
 
-        /** Global gradient-norm clipping threshold over active elements; 0 disables (default 1.0). */
+        /**
+         * Global gradient-norm clipping threshold over active elements; 0 disables (default 1.0).
+         *
+         * @param maxGradNorm the threshold, or 0 for none
+         * @return this builder
+         */
         public Builder maxGradNorm(double maxGradNorm) {
             this.maxGradNorm = nonNegative("max_grad_norm", maxGradNorm);
             return this;
         }
 
-        /** Learning-rate schedule (default constant) over {@code totalSteps} optimizer steps. */
+        /**
+         * Learning-rate schedule (default constant) over {@code totalSteps} optimizer steps.
+         *
+         * @param schedule the schedule
+         * @param totalSteps optimizer steps of the run, positive
+         * @return this builder
+         */
         public Builder schedule(LearningRateSchedule schedule, long totalSteps) {
             if (totalSteps <= 0) {
                 throw new IllegalArgumentException("total optimizer steps must be positive, got " + totalSteps);
@@ -431,6 +475,11 @@ public final class MaskedAdamW implements AutoCloseable {
         /**
          * Binds the optimizer to {@code params} (fp32, updated in place) with element {@code masks}
          * (boolean, true = trainable; null trains every element).
+         *
+         * @param params the parameters by name
+         * @param masks the masks by parameter name, or null
+         * @return the optimizer; close it
+         * @throws IllegalArgumentException for a non-fp32 parameter or a missing, extra or misshapen mask, naming it
          */
         public MaskedAdamW build(Map<String, NDArray> params, Map<String, NDArray> masks) {
             return new MaskedAdamW(this, params, masks);

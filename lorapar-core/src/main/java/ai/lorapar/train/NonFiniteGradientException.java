@@ -9,7 +9,9 @@ package ai.lorapar.train;
 public final class NonFiniteGradientException extends ArithmeticException {
     private static final long serialVersionUID = 1L;
 
+    /** The refused step. */
     private final long step;
+    /** The tensor at fault. */
     private final String tensorName;
 
     /**
