@@ -80,14 +80,14 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw new SafetensorsException(path + ": truncated safetensors file (" + fileSize + " bytes, no header length)");
             }
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, lenBuf, 0);
+            readFully(path, ch, lenBuf, 0);
             long headerLen = lenBuf.flip().getLong();
             if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES || headerLen > fileSize - 8) {
                 throw new SafetensorsException(path + ": header length " + headerLen + " does not fit a file of "
                         + fileSize + " bytes (truncated or not a safetensors file)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLen);
-            readFully(ch, header, 8);
+            readFully(path, ch, header, 8);
             String json = new String(header.array(), StandardCharsets.UTF_8);
             long dataStart = 8 + headerLen;
             long dataLen = fileSize - dataStart;
@@ -100,11 +100,16 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+    private static void readFully(Path path, FileChannel ch, ByteBuffer buf, long pos) throws IOException {
         while (buf.hasRemaining()) {
-            int n = ch.read(buf, pos + buf.position());
+            int n;
+            try {
+                n = ch.read(buf, pos + buf.position());
+            } catch (IOException e) {
+                throw new SafetensorsException(path + ": cannot read the header: " + e.getMessage(), e);
+            }
             if (n < 0) {
-                throw new IOException("unexpected end of file");
+                throw new SafetensorsException(path + ": unexpected end of file in the header");
             }
         }
     }

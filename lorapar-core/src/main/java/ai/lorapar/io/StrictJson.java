@@ -6,6 +6,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonSyntaxException;
+import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
 
@@ -45,7 +46,7 @@ public final class StrictJson {
     public static JsonElement parse(Reader reader) {
         try {
             JsonReader json = new JsonReader(reader);
-            json.setLenient(true);
+            json.setStrictness(Strictness.LENIENT);
             JsonElement root = read(json);
             if (json.peek() != JsonToken.END_DOCUMENT) {
                 throw new JsonSyntaxException("content after the JSON document at " + json.getPath());
