@@ -199,7 +199,7 @@ public final class DecoderModel implements AutoCloseable {
             checkEveryTensorIsUsed(config, ckpt);
             NDManager m = parent.newSubManager();
             try {
-                DecoderModel model = build(config, ckpt, m, target);
+                DecoderModel model = build(config, checkpointWeights(ckpt), m, target);
                 LOG.info("loaded {} from {} as {} on {}", config, folder, target, m.getDevice());
                 return model;
             } catch (IOException | RuntimeException e) {
@@ -270,7 +270,7 @@ public final class DecoderModel implements AutoCloseable {
         return EngineSupport.computeDtype(manager.getEngine(), manager.getDevice());
     }
 
-    private static DecoderModel build(ModelConfig c, SafetensorsCheckpoint ckpt, NDManager m, DataType dt)
+    private static DecoderModel build(ModelConfig c, Weights ckpt, NDManager m, DataType dt)
             throws IOException {
         long h = c.hiddenSize();
         long qOut = (long) c.numHeads() * c.headDim();
@@ -305,7 +305,7 @@ public final class DecoderModel implements AutoCloseable {
         return new DecoderModel(c, m, dt, embed, List.copyOf(layers), norm, head);
     }
 
-    private static Linear linear(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
+    private static Linear linear(Weights ckpt, ModelConfig c, NDManager m, DataType dt, String name,
             long out, long in, boolean biasRequired) throws IOException {
         NDArray w = tensor(ckpt, c, m, dt, name + ".weight", out, in);
         NDArray b = null;
@@ -320,7 +320,7 @@ public final class DecoderModel implements AutoCloseable {
      * {@link Linear} gets a row view of it. A part without a bias has zeros in the fused bias (an exact
      * no-op) and a null {@link Linear#bias()}.
      */
-    private static Fused fused(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String[] names,
+    private static Fused fused(Weights ckpt, ModelConfig c, NDManager m, DataType dt, String[] names,
             long[] outs, long in, boolean biasRequired) throws IOException {
         int n = names.length;
         boolean[] hasBias = new boolean[n];
@@ -359,8 +359,97 @@ public final class DecoderModel implements AutoCloseable {
         return new Fused(weight, bias, parts);
     }
 
-    private static NDArray tensor(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt, String name,
-            long... expected) throws IOException {
+    private static NDArray tensor(Weights w, ModelConfig c, NDManager m, DataType dt, String name, long... expected)
+            throws IOException {
+        return w.load(c, m, dt, name, expected);
+    }
+
+    /** Where {@link #build} takes the weights from: a checkpoint, or random values ({@link #random}). */
+    private interface Weights {
+        boolean contains(String name);
+
+        /** Tensor {@code name} of shape {@code expected} in dtype {@code dt} on {@code m}. */
+        NDArray load(ModelConfig c, NDManager m, DataType dt, String name, long... expected) throws IOException;
+
+        /** The folder named in errors. */
+        Path folder();
+    }
+
+    private static Weights checkpointWeights(SafetensorsCheckpoint ckpt) {
+        return new Weights() {
+            @Override
+            public boolean contains(String name) {
+                return ckpt.contains(name);
+            }
+
+            @Override
+            public NDArray load(ModelConfig c, NDManager m, DataType dt, String name, long... expected)
+                    throws IOException {
+                return checkpointTensor(ckpt, c, m, dt, name, expected);
+            }
+
+            @Override
+            public Path folder() {
+                return ckpt.folder();
+            }
+        };
+    }
+
+    /**
+     * A model of {@code config}'s shape with random weights, made on {@code parent}'s device without any
+     * file: for benchmarks and tests at real sizes (a 7B model needs no 13 GB checkpoint). Linear weights
+     * and embeddings are N(0, 0.02) (transformers' {@code initializer_range}), biases 0, norms 1; drawn from
+     * the engine's generator seeded with {@code seed}.
+     */
+    public static DecoderModel random(ModelConfig config, NDManager parent, DataType dtype, long seed) {
+        DataType target = dtype != null ? dtype : defaultDtype(parent);
+        if (target == DataType.BFLOAT16 && !parent.getEngine().hasCapability("BF16")) {
+            throw new IllegalArgumentException("compute dtype bf16 requested, but engine "
+                    + parent.getEngine().getEngineName() + " has no BF16 capability (use FLOAT32 or FLOAT16)");
+        }
+        parent.getEngine().setRandomSeed((int) (seed ^ (seed >>> 32)));
+        Weights random = new Weights() {
+            @Override
+            public boolean contains(String name) {
+                return !name.endsWith(".bias") || config.attentionBias() && name.contains("self_attn.")
+                        && !name.contains("o_proj") || config.mlpBias() && name.contains("mlp.");
+            }
+
+            @Override
+            public NDArray load(ModelConfig c, NDManager m, DataType dt, String name, long... expected) {
+                Shape shape = new Shape(expected);
+                NDArray a;
+                if (name.endsWith("norm.weight")) {
+                    a = m.ones(shape, DataType.FLOAT32);
+                } else if (name.endsWith(".bias")) {
+                    a = m.zeros(shape, DataType.FLOAT32);
+                } else {
+                    a = m.randomNormal(0f, 0.02f, shape, DataType.FLOAT32);
+                }
+                if (dt == DataType.FLOAT32) {
+                    return a;
+                }
+                NDArray cast = a.toType(dt, false);
+                a.close();
+                return cast;
+            }
+
+            @Override
+            public Path folder() {
+                return Path.of("<random " + config.modelType() + ">");
+            }
+        };
+        NDManager m = parent.newSubManager();
+        try {
+            return build(config, random, m, target);
+        } catch (IOException | RuntimeException e) {
+            m.close();
+            throw e instanceof IOException io ? new java.io.UncheckedIOException(io) : (RuntimeException) e;
+        }
+    }
+
+    private static NDArray checkpointTensor(SafetensorsCheckpoint ckpt, ModelConfig c, NDManager m, DataType dt,
+            String name, long... expected) throws IOException {
         if (!ckpt.contains(name)) {
             throw new ModelConfigException(ckpt.folder() + ": missing tensor '" + name + "' required by "
                     + c.source() + " (" + c.modelType() + ")");
