@@ -50,7 +50,7 @@ public final class PartitionBenchmark {
 
     private static void run(String label, Map<String, Shape> shapes, Device device, int runs, double fraction) {
         long elements = LoraShapes.count(shapes);
-        try (NDManager manager = NDManager.newBaseManager(device)) {
+        try (NDManager manager = EngineSupport.newBaseManager(device)) {
             EngineSupport.requireEngine().setRandomSeed(1234);
             ImportanceMap s1 = ImportanceMap.of(manager, synthetic(manager, shapes), 100);
             ImportanceMap s2 = ImportanceMap.of(manager, synthetic(manager, shapes), 100);

@@ -50,7 +50,7 @@ public final class PartitionDemo {
         Path out = Path.of(args.length > 0 ? args[0] : "target/lorapar-demo");
         Files.createDirectories(out);
         EngineSupport.requireEngine().setRandomSeed(2507);
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+        try (NDManager m = EngineSupport.newBaseManager(Device.cpu())) {
             Map<String, NDArray> base = new LinkedHashMap<>();
             Map<String, NDArray> lora = new LinkedHashMap<>();
             for (int l = 0; l < LAYERS; l++) {

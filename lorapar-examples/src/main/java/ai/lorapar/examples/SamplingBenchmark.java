@@ -60,7 +60,7 @@ public final class SamplingBenchmark {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager);
+        try (NDManager manager = EngineSupport.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager);
                 LoraModel lora = loraRank > 0 ? LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVGUD)
                         .rank(loraRank).alpha(64).init(LoraInit.GAUSSIAN).seed(0).build(), manager) : null) {
             int vocab = model.config().vocabSize();
