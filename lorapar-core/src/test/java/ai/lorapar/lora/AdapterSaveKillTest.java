@@ -72,7 +72,7 @@ class AdapterSaveKillTest {
         Random random = new Random(14);
         Path folder = freshCopyOfA("random");
         List<String> seen = new ArrayList<>();
-        for (int round = 0; round < 6; round++) {
+        for (int round = 0; round < 4; round++) {
             Process child = child(folder, "loop", adapterB, adapterA);
             try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(),
                     StandardCharsets.UTF_8))) {
