@@ -1071,7 +1071,9 @@ public final class DecoderModel implements AutoCloseable {
         NDManager out = hiddenRows.getManager();
         try (NDManager scope = out.newSubManager()) {
             NDArray tg = targets.toType(DataType.INT64, false);
-            tg.attach(scope);
+            if (tg != targets) {
+                tg.attach(scope);
+            }
             NDList parts = new NDList();
             for (long s = 0; s < n; s += chunk) {
                 long e = Math.min(n, s + chunk);
