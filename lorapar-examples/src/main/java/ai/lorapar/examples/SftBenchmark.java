@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.engine.CudaMemory;
+import ai.lorapar.engine.FusedAdamW;
 import ai.lorapar.engine.FusedOps;
 import ai.lorapar.engine.TrainingOps;
 import ai.lorapar.lora.LoraConfig;
@@ -49,8 +50,11 @@ import java.util.Random;
  *       dropout masks, NDArray norms, full [B,T,V] logits and {@link CausalLmLoss#mean};
  *   <li>{@code no-sdpa}, {@code no-fused-lora}, {@code no-lean}, {@code chunked-loss}, {@code full-logits}:
  *       the default with one part switched back; {@code hash-dropout}: no-fused-lora with hash masks;
- *   <li>{@code lora-bf16}: the default with the LoRA product in the compute dtype.
+ *   <li>{@code lora-bf16}: the default with the LoRA product in the compute dtype;
+ *   <li>{@code fused-adamw}: the optimizer step as one {@link FusedAdamW} call instead of MaskedAdamW's
+ *       NDArray ops (same update), and the gradients zeroed in one call.
  * </ul>
+ * Parts join with '+', e.g. {@code lora-bf16+fused-adamw}.
  *
  * <p>Prints per variant {@code BENCH sft <shape> <variant> tokens_per_s=... step_s=... peak_gib=... fwd_s=...
  * bwd_s=... opt_s=...}: tokens/s from {@code --steps} unsynchronised steps (one device sync at the end),
@@ -59,8 +63,12 @@ import java.util.Random;
  * optimizer step (mean seconds each).
  */
 public final class SftBenchmark {
+    /** The variant parts; a variant is one of them or several joined by '+', applied in order. */
+    static final List<String> PARTS = List.of("default", "baseline", "no-sdpa", "no-fused-lora", "hash-dropout",
+            "no-lean", "chunked-loss", "full-logits", "lora-bf16", "fused-adamw");
+    /** What {@code --variant all} runs. */
     static final List<String> ALL_VARIANTS = List.of("default", "baseline", "no-sdpa", "no-fused-lora", "hash-dropout",
-            "no-lean", "chunked-loss", "full-logits", "lora-bf16");
+            "no-lean", "chunked-loss", "full-logits", "lora-bf16", "fused-adamw", "lora-bf16+fused-adamw");
 
     private SftBenchmark() {}
 
@@ -90,11 +98,14 @@ public final class SftBenchmark {
                     String v = args[++i];
                     if (v.equals("all")) {
                         variants.addAll(ALL_VARIANTS);
-                    } else if (ALL_VARIANTS.contains(v)) {
-                        variants.add(v);
                     } else {
-                        throw new IllegalArgumentException("unknown variant '" + v + "' (known: " + ALL_VARIANTS
-                                + ", all)");
+                        for (String part : v.split("\\+")) {
+                            if (!PARTS.contains(part)) {
+                                throw new IllegalArgumentException("unknown variant part '" + part + "' in '" + v
+                                        + "' (known: " + PARTS + ", joined by '+'; or all)");
+                            }
+                        }
+                        variants.add(v);
                     }
                 }
                 default -> throw new IllegalArgumentException("unknown option " + a);
@@ -108,12 +119,13 @@ public final class SftBenchmark {
         }
         Engine engine = Engine.getInstance();
         System.out.printf(Locale.ROOT, "sft benchmark: %s, batch %d x %d tokens, %d steps after %d warm-up, on %s;"
-                + " engine %s: %s %s, %s %s, %s %s, %s %s, %s %s, %s %s%n", shape, batch, tokens, steps, warmup, device,
+                + " engine %s: %s %s, %s %s, %s %s, %s %s, %s %s, %s %s, %s %s%n", shape, batch, tokens, steps, warmup, device,
                 engine.getEngineName(), TrainingOps.ATTENTION, yes(TrainingOps.has(engine, TrainingOps.ATTENTION)),
                 TrainingOps.LORA, yes(TrainingOps.has(engine, TrainingOps.LORA)), TrainingOps.LOSS,
                 yes(TrainingOps.has(engine, TrainingOps.LOSS)), TrainingOps.NORM,
                 yes(TrainingOps.has(engine, TrainingOps.NORM)), FusedOps.CAPABILITY, yes(FusedOps.isAvailable(engine)),
-                CudaMemory.CAPABILITY, yes(CudaMemory.isAvailable(engine)));
+                CudaMemory.CAPABILITY, yes(CudaMemory.isAvailable(engine)), FusedAdamW.CAPABILITY,
+                yes(FusedAdamW.isAvailable(engine)));
         try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = model(shape, manager)) {
             System.out.printf(Locale.ROOT, "model %s as %s on %s; default path: %s%n", model.config(), model.dtype(),
                     model.device(), model.trainingPath());
@@ -160,13 +172,23 @@ public final class SftBenchmark {
         }
     }
 
+    private static boolean has(String variant, String part) {
+        return List.of(variant.split("\\+")).contains(part);
+    }
+
     /** Whether a variant computes the loss from full logits ({@link CausalLmLoss#mean}) instead of answer positions. */
     private static boolean fullLogits(String variant) {
-        return variant.equals("baseline") || variant.equals("full-logits");
+        return has(variant, "baseline") || has(variant, "full-logits");
     }
 
     private static void configure(String variant, TrainingPath p) {
-        switch (variant) {
+        for (String part : variant.split("\\+")) {
+            configurePart(part, p);
+        }
+    }
+
+    private static void configurePart(String part, TrainingPath p) {
+        switch (part) {
             case "default" -> { }
             case "baseline" -> {
                 p.setSdpa(false);
@@ -188,7 +210,8 @@ public final class SftBenchmark {
                 p.setLoraFp32(false);
                 System.setProperty(LoraLayer.COMPUTE_PROPERTY, "compute");
             }
-            default -> throw new IllegalArgumentException("unknown variant " + variant);
+            case "fused-adamw" -> { } // the optimizer, see run
+            default -> throw new IllegalArgumentException("unknown variant part " + part);
         }
     }
 
@@ -212,8 +235,23 @@ public final class SftBenchmark {
             NDArray labelArr = m.create(labels, new Shape(batch, tokens));
             AnswerPositions answers = AnswerPositions.fromLabels(labels, batch, tokens, m);
             Map<String, NDArray> params = new LinkedHashMap<>(lora.parameters());
-            try (MaskedAdamW opt = MaskedAdamW.builder().learningRate(2e-4).weightDecay(0.01).maxGradNorm(0)
+            boolean fusedOpt = has(variant, "fused-adamw");
+            if (fusedOpt && !FusedAdamW.isAvailable(manager.getEngine())) {
+                throw new IllegalStateException("the engine has no " + FusedAdamW.CAPABILITY);
+            }
+            try (MaskedAdamW masked = MaskedAdamW.builder().learningRate(2e-4).weightDecay(0.01).maxGradNorm(0)
                     .build(params, null)) {
+                Optimizer opt = fusedOpt ? new Fused(List.copyOf(params.values()), m) : new Optimizer() {
+                    @Override
+                    public void step() {
+                        masked.step();
+                    }
+
+                    @Override
+                    public void zeroGradients() {
+                        masked.zeroGradients();
+                    }
+                };
                 Step step = new Step(model, m, idArr, labelArr, answers, opt, fullLogits(variant));
                 for (int i = 0; i < warmup; i++) {
                     step.run(null);
@@ -243,6 +281,39 @@ public final class SftBenchmark {
         }
     }
 
+    /** What a step needs of an optimizer. */
+    private interface Optimizer {
+        void step();
+
+        void zeroGradients();
+    }
+
+    /** {@link FusedAdamW} with the same hyper-parameters as the MaskedAdamW of the other variants. */
+    private static final class Fused implements Optimizer {
+        private final List<NDArray> params;
+        private final List<NDArray> expAvg = new ArrayList<>();
+        private final List<NDArray> expAvgSq = new ArrayList<>();
+        private long steps;
+
+        Fused(List<NDArray> params, NDManager m) {
+            this.params = params;
+            for (NDArray p : params) {
+                expAvg.add(m.zeros(p.getShape(), DataType.FLOAT32));
+                expAvgSq.add(m.zeros(p.getShape(), DataType.FLOAT32));
+            }
+        }
+
+        @Override
+        public void step() {
+            FusedAdamW.step(params, expAvg, expAvgSq, null, ++steps, 2e-4, 0.9, 0.999, 1e-8, 0.01, 0).close();
+        }
+
+        @Override
+        public void zeroGradients() {
+            FusedAdamW.zeroGradients(params);
+        }
+    }
+
     /** Waits for all queued device work: reads a fresh scalar back (a stream-ordered copy). */
     private static void sync(NDManager m) {
         try (NDArray z = m.zeros(new Shape(1), DataType.FLOAT32)) {
@@ -257,12 +328,12 @@ public final class SftBenchmark {
         private final NDArray ids;
         private final NDArray labels;
         private final AnswerPositions answers;
-        private final MaskedAdamW opt;
+        private final Optimizer opt;
         private final boolean fullLogits;
         private NDArray lastLoss;
 
         Step(DecoderModel model, NDManager manager, NDArray ids, NDArray labels, AnswerPositions answers,
-                MaskedAdamW opt, boolean fullLogits) {
+                Optimizer opt, boolean fullLogits) {
             this.model = model;
             this.manager = manager;
             this.ids = ids;
