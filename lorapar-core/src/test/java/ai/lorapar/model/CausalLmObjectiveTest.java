@@ -56,6 +56,21 @@ class CausalLmObjectiveTest {
         }
     }
 
+    @Test
+    void aTokenBatchGivesTheAnswerPositionsOfItsLabels() {
+        ai.lorapar.data.Example ex = ai.lorapar.data.Example.of("x", "q", "a");
+        ai.lorapar.data.EncodedExample a = new ai.lorapar.data.EncodedExample(ex, new long[] {1, 2, 3, 4, 5}, 2, false);
+        ai.lorapar.data.EncodedExample b = new ai.lorapar.data.EncodedExample(ex, new long[] {6, 7, 8}, 1, false);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+                ai.lorapar.data.TokenBatch batch = ai.lorapar.data.TokenBatch.of(java.util.List.of(a, b), 0, m);
+                AnswerPositions pos = batch.answerPositions(m)) {
+            long[] labels = batch.labels().toLongArray();
+            assertThat(pos.positions().toLongArray()).containsExactly(naive(labels, 2, 5));
+            assertThat(pos.count()).isEqualTo(batch.answerTokens()); // a prompt never starts with an answer token
+            assertThat(pos.targets().toLongArray()).containsExactly(3, 4, 5, 7, 8);
+        }
+    }
+
     private static long[] naive(long[] labels, int b, int t) {
         java.util.List<Long> out = new java.util.ArrayList<>();
         for (int i = 0; i < b; i++) {
