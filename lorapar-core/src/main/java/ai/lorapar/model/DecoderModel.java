@@ -1065,25 +1065,35 @@ public final class DecoderModel implements AutoCloseable {
         }
         long n = hs.get(0);
         long chunk = lossChunkRows;
-        if (trainingPath.fusedLoss && !lmHead.hasActiveAdapter()) {
-            return TrainingOps.tokenNll(hiddenRows, lmHead.weight(), targets.toType(DataType.INT64, false), chunk);
-        }
         NDManager out = hiddenRows.getManager();
         try (NDManager scope = out.newSubManager()) {
             NDArray tg = targets.toType(DataType.INT64, false);
             if (tg != targets) {
                 tg.attach(scope);
             }
+            if (trainingPath.fusedLoss && !lmHead.hasActiveAdapter()) {
+                NDArray nll = TrainingOps.tokenNll(hiddenRows, lmHead.weight(), tg, chunk);
+                nll.attach(out);
+                return nll;
+            }
             NDList parts = new NDList();
             for (long s = 0; s < n; s += chunk) {
                 long e = Math.min(n, s + chunk);
-                NDArray rows = n <= chunk ? hiddenRows : hiddenRows.get(new NDIndex().addSliceDim(s, e));
+                NDArray rows = hiddenRows;
+                NDArray t = tg;
+                if (n > chunk) {
+                    rows = hiddenRows.get(new NDIndex().addSliceDim(s, e));
+                    rows.attach(scope);
+                    t = tg.get(new NDIndex().addSliceDim(s, e));
+                    t.attach(scope);
+                }
                 NDArray logits = lmHead.forward(rows, false);
                 logits.attach(scope);
                 NDArray logp = logits.toType(DataType.FLOAT32, false).logSoftmax(-1);
                 logp.attach(scope);
-                NDArray t = n <= chunk ? tg : tg.get(new NDIndex().addSliceDim(s, e));
-                NDArray picked = logp.gather(t.expandDims(-1), -1).squeeze(-1);
+                NDArray idx = t.expandDims(-1);
+                idx.attach(scope);
+                NDArray picked = logp.gather(idx, -1).squeeze(-1);
                 picked.attach(scope);
                 parts.add(picked.neg());
             }

@@ -139,6 +139,31 @@ class CausalLmObjectiveTest {
         }
     }
 
+    /** The answer-position loss, chunked, leaves no array in the model's, the caller's or the positions' manager. */
+    @Test
+    void noArraysAccumulate() throws Exception {
+        try (NDManager root = NDManager.newBaseManager(Device.cpu());
+                DecoderModel model = DecoderModel.load(Fixtures.model(NAME), root, DataType.FLOAT32);
+                NDManager caller = root.newSubManager()) {
+            model.setLossChunkRows(2);
+            NDArray ids = Fixtures.ref(NAME, "loss.input_ids", caller);
+            NDArray mask = Fixtures.ref(NAME, "loss.attention_mask", caller);
+            NDArray labels = Fixtures.ref(NAME, "loss.labels", caller);
+            int b = (int) ids.getShape().get(0);
+            int t = (int) ids.getShape().get(1);
+            try (AnswerPositions answers = AnswerPositions.fromLabels(longs(labels), b, t, caller)) {
+                int modelArrays = model.manager().getManagedArrays().size();
+                int callerArrays = caller.getManagedArrays().size();
+                for (int i = 0; i < 3; i++) {
+                    CausalLmObjective.meanOfExampleMeans(model, ids, mask, answers, true, true).close();
+                    CausalLmObjective.tokenLogProbs(model, ids, mask, answers, false, true).close();
+                }
+                assertThat(model.manager().getManagedArrays()).hasSize(modelArrays);
+                assertThat(caller.getManagedArrays()).hasSize(callerArrays);
+            }
+        }
+    }
+
     @Test
     void tokenNllChecksShapes() throws Exception {
         try (NDManager m = NDManager.newBaseManager(Device.cpu());
