@@ -34,16 +34,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * not advertise the op (stock DJL, or a JNI built without that source).
  *
  * <p>Bounds, relative to the largest expected magnitude (at least 1 for logits): CPU fp32 1e-4, CUDA fp32
- * 1e-3 (other kernels, other summation orders), CUDA bf16 5e-2 for logits and 0.15 for gradients (bf16
- * keeps 8 bits; a gradient through 2 layers of bf16 ops differs by a few per cent between two correct
- * implementations, a wiring error by 100%).
+ * 1e-3 (other kernels, other summation orders), CUDA bf16 0.15 for logits and gradients (DecoderModelTest's
+ * bf16 bound: fused attention and SiLU round differently from the eager ops, by a few per cent through two
+ * layers; a wrong op or a miswired part errs by the order of the values themselves).
  */
 @Tag("gpu")
 class TrainingOpsGpuTest {
     enum Target {
         CPU_FP32(false, DataType.FLOAT32, 1e-4f, 1e-4f),
         GPU_FP32(true, DataType.FLOAT32, 1e-3f, 1e-3f),
-        GPU_BF16(true, DataType.BFLOAT16, 5e-2f, 0.15f);
+        GPU_BF16(true, DataType.BFLOAT16, 0.15f, 0.15f);
 
         final boolean gpu;
         final DataType dtype;
