@@ -329,6 +329,46 @@ class TrainingOpsGpuTest {
         }
     }
 
+    /** sdpa with enable_gqa equals explicit attention over keys/values repeated per query group, causal and masked. */
+    @ParameterizedTest
+    @EnumSource(Target.class)
+    void groupedQuerySdpaEqualsExplicitAttention(Target target) {
+        target.assume();
+        needs(TrainingOps.ATTENTION);
+        try (NDManager m = NDManager.newBaseManager(target.device())) {
+            DataType dt = target.dtype;
+            int b = 2;
+            int heads = 6;
+            int kv = 2;
+            int t = 9;
+            int d = 16;
+            NDArray q = m.randomNormal(0f, 1f, new Shape(b, heads, t, d), DataType.FLOAT32).toType(dt, false);
+            NDArray k = m.randomNormal(0f, 1f, new Shape(b, kv, t, d), DataType.FLOAT32).toType(dt, false);
+            NDArray v = m.randomNormal(0f, 1f, new Shape(b, kv, t, d), DataType.FLOAT32).toType(dt, false);
+            // reference in fp32: kv head j serves query heads j·rep .. j·rep + rep − 1
+            int rep = heads / kv;
+            NDArray kf = k.toType(DataType.FLOAT32, false).expandDims(2).broadcast(new Shape(b, kv, rep, t, d))
+                    .reshape(b, heads, t, d);
+            NDArray vf = v.toType(DataType.FLOAT32, false).expandDims(2).broadcast(new Shape(b, kv, rep, t, d))
+                    .reshape(b, heads, t, d);
+            NDArray rows = m.arange(0, t, 1, DataType.INT64).reshape(t, 1);
+            NDArray cols = m.arange(0, t, 1, DataType.INT64).reshape(1, t);
+            NDArray causal = cols.lte(rows).reshape(1, 1, t, t);
+            double scale = 1.0 / Math.sqrt(d);
+            NDArray bias = causal.logicalNot().toType(DataType.FLOAT32, false).mul(-1e30f);
+            NDArray probs = q.toType(DataType.FLOAT32, false).matMul(kf.transpose(0, 1, 3, 2)).mul((float) scale)
+                    .add(bias).softmax(-1);
+            float[] want = probs.matMul(vf).toDevice(Device.cpu(), false).toFloatArray();
+            float bound = dt == DataType.FLOAT32 ? 1e-4f : 5e-2f;
+            NDArray got = TrainingOps.sdpa(q, k, v, null, true, scale, true);
+            assertClose(target + " gqa sdpa causal", got.toType(DataType.FLOAT32, false).toDevice(Device.cpu(), false)
+                    .toFloatArray(), want, bound);
+            NDArray gotMasked = TrainingOps.sdpa(q, kf.toType(dt, false), vf.toType(dt, false), causal, false, scale, false);
+            assertClose(target + " sdpa with a keep-mask", gotMasked.toType(DataType.FLOAT32, false)
+                    .toDevice(Device.cpu(), false).toFloatArray(), want, bound);
+        }
+    }
+
     @Test
     void cudaMemoryReportsAndResetsThePeak() {
         Assumptions.assumeTrue(Engine.getInstance().getGpuCount() > 0, "no GPU");
