@@ -239,8 +239,9 @@ public final class SftBenchmark {
             if (fusedOpt && !FusedAdamW.isAvailable(manager.getEngine())) {
                 throw new IllegalStateException("the engine has no " + FusedAdamW.CAPABILITY);
             }
-            try (MaskedAdamW masked = MaskedAdamW.builder().learningRate(2e-4).weightDecay(0.01).maxGradNorm(0)
-                    .build(params, null)) {
+            // the fused variant makes no MaskedAdamW (its state would count in the peak memory)
+            try (MaskedAdamW masked = fusedOpt ? null : MaskedAdamW.builder().learningRate(2e-4).weightDecay(0.01)
+                    .maxGradNorm(0).build(params, null)) {
                 Optimizer opt = fusedOpt ? new Fused(List.copyOf(params.values()), m) : new Optimizer() {
                     @Override
                     public void step() {
