@@ -38,6 +38,13 @@ import java.util.Map;
  * <p>Padding: rows may be left- or right-padded; positions are {@code cumsum(mask) - 1}, as in
  * transformers' {@code generate}, so a padded row yields the same logits at its real positions as
  * the unpadded sequence.
+ *
+ * <p>Passes without a KV cache (training, scoring) run through {@link #trainingPath()}: on a GPU with the
+ * project's JNI, torch's fused attention (causal without a mask when the caller says the rows are
+ * right-padded: {@link #forward(NDArray, NDArray, boolean, boolean)}), each projection and its LoRA deltas
+ * as one autograd node, lean RMSNorm/SiLU nodes; NDArray ops elsewhere. For losses, {@link #forwardHidden}
+ * gives the final hidden states and {@link #tokenNll} / {@link #logitsAt} the head at selected rows only
+ * (see {@link CausalLmObjective}). Decoding with a KV cache is unaffected by these switches.
  */
 public final class DecoderModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
