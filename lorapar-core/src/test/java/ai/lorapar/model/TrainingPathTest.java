@@ -23,7 +23,23 @@ class TrainingPathTest {
     @Test
     void autoUsesNoNativeOpOnTheCpuAndForcingOneNeedsTheEngine() {
         Engine engine = Engine.getInstance();
-        TrainingPath p = new TrainingPath(engine, Device.cpu());
+        // the defaults, whatever -D switches this JVM runs with
+        String[] keys = {TrainingPath.ATTENTION, TrainingPath.LORA, TrainingPath.LORA_COMPUTE, TrainingPath.LEAN,
+            TrainingPath.LOSS};
+        Map<String, String> saved = new java.util.HashMap<>();
+        for (String k : keys) {
+            String v = System.getProperty(k);
+            if (v != null) {
+                saved.put(k, v);
+                System.clearProperty(k);
+            }
+        }
+        TrainingPath p;
+        try {
+            p = new TrainingPath(engine, Device.cpu());
+        } finally {
+            saved.forEach(System::setProperty);
+        }
         assertThat(p.sdpa()).isFalse();
         assertThat(p.fusedLora()).isFalse();
         assertThat(p.lean()).isFalse();
