@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.lorapar.engine.FusedAdamW;
 import ai.lorapar.io.SafetensorsDtype;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
@@ -12,9 +13,11 @@ import ai.lorapar.lora.LoraTensorName;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -58,6 +61,16 @@ public final class MaskedAdamW implements AutoCloseable {
     private final long totalSteps;
     private long step;
     private volatile boolean closed;
+    /** Whether {@link #step(NDArray)} runs as the JNI's fused multi-tensor update ({@link FusedAdamW}). */
+    private final boolean fused;
+    /** Whether every element trains (no masks given): the fused update then skips the masking. */
+    private final boolean unmasked;
+
+    /**
+     * System property: {@code false} keeps the NDArray update even where the engine has {@link FusedAdamW}
+     * ({@code -Dlorapar.fusedAdamW=false}).
+     */
+    public static final String FUSED_PROPERTY = "lorapar.fusedAdamW";
 
     private MaskedAdamW(Builder b, Map<String, NDArray> params, Map<String, NDArray> masks) {
         this.learningRate = b.learningRate;
@@ -68,6 +81,7 @@ public final class MaskedAdamW implements AutoCloseable {
         this.maxGradNorm = b.maxGradNorm;
         this.schedule = b.schedule;
         this.totalSteps = b.totalSteps;
+        this.unmasked = masks == null;
         if (params.isEmpty()) {
             throw new IllegalArgumentException("no parameters to optimise");
         }
@@ -121,6 +135,9 @@ public final class MaskedAdamW implements AutoCloseable {
                 }
             }
             this.masks = Collections.unmodifiableMap(m);
+            // the fused update: one JNI call of multi-tensor kernels instead of ~22 NDArray ops per tensor
+            this.fused = FusedAdamW.isAvailable(manager.getEngine())
+                    && !"false".equalsIgnoreCase(System.getProperty(FUSED_PROPERTY));
             this.activeOnes = on;
             this.frozenOnes = off;
         } catch (RuntimeException e) {
@@ -138,8 +155,21 @@ public final class MaskedAdamW implements AutoCloseable {
         return new Builder();
     }
 
-    /** What one step did. */
-    public record StepResult(long step, double learningRate, double gradNorm, boolean clipped) {}
+    /**
+     * What one step did.
+     *
+     * @param step the 1-based number of the step taken
+     * @param learningRate the learning rate it used
+     * @param gradNorm the global gradient norm over trainable elements, before clipping
+     * @param clipped whether the gradients were scaled down to the maximum norm
+     * @param loss the monitored loss read with the norm ({@link #step(NDArray)}), or NaN when none was given
+     */
+    public record StepResult(long step, double learningRate, double gradNorm, boolean clipped, double loss) {
+        /** A result without a monitored loss. */
+        public StepResult(long step, double learningRate, double gradNorm, boolean clipped) {
+            this(step, learningRate, gradNorm, clipped, Double.NaN);
+        }
+    }
 
     /**
      * One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}).
@@ -152,16 +182,94 @@ public final class MaskedAdamW implements AutoCloseable {
      * @throws IllegalStateException when called inside an open {@code GradientCollector} or after {@link #close()}
      */
     public StepResult step() {
+        return step((NDArray) null);
+    }
+
+    /**
+     * {@link #step()} that also checks a loss: the scalar {@code loss} is read back together with the
+     * gradient norm (one host read per step in all), and a NaN or infinite loss refuses the step like a
+     * non-finite gradient does (nothing changes). On engines with the JNI's {@link FusedAdamW} the update
+     * runs as a few multi-tensor kernels in one call; elsewhere as NDArray ops.
+     *
+     * @param loss a scalar whose finiteness guards the step, or null
+     * @return what the step did, with {@link StepResult#loss()} the loss read
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf
+     * @throws NonFiniteLossException when {@code loss} is NaN or ±Inf
+     * @throws IllegalStateException when called inside an open {@code GradientCollector} or after {@link #close()}
+     */
+    public StepResult step(NDArray loss) {
         checkOpen();
         checkNoGradientRecording();
+        if (fused) {
+            return fusedStep(loss);
+        }
         Map<String, NDArray> grads = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NDArray> e : params.entrySet()) {
                 grads.put(e.getKey(), e.getValue().getGradient());
             }
-            return step(grads);
+            if (loss != null) {
+                checkLoss(loss.toType(DataType.FLOAT64, true).getDouble());
+            }
+            StepResult r = step(grads);
+            return loss == null ? r : new StepResult(r.step(), r.learningRate(), r.gradNorm(), r.clipped(),
+                    loss.toType(DataType.FLOAT64, true).getDouble());
         } finally {
             grads.values().forEach(NDArray::close);
+        }
+    }
+
+    /** The fused update: norm on the device, one host read of (norm, loss), then one JNI call. */
+    private StepResult fusedStep(NDArray loss) {
+        if (step >= totalSteps && schedule.kind() != LearningRateSchedule.Kind.CONSTANT) {
+            throw new IllegalStateException("step " + (step + 1) + " exceeds totalSteps " + totalSteps);
+        }
+        double lr = learningRate * schedule.multiplier(step, Math.max(totalSteps, 1));
+        List<NDArray> p = new ArrayList<>(params.values());
+        List<NDArray> m = new ArrayList<>(firstMoment.values());
+        List<NDArray> v = new ArrayList<>(secondMoment.values());
+        List<NDArray> mk = unmasked ? null : new ArrayList<>(masks.values());
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray norm = FusedAdamW.gradNorm(p, mk);
+            norm.attach(scope);
+            NDArray read = norm;
+            if (loss != null) {
+                NDArray l = loss.toType(DataType.FLOAT32, true).reshape(new ai.djl.ndarray.types.Shape());
+                l.attach(scope);
+                read = NDArrays.stack(new ai.djl.ndarray.NDList(norm, l));
+                read.attach(scope);
+            }
+            float[] values = read.toFloatArray(); // the step's one host read
+            double gradNorm = values[0];
+            if (!Double.isFinite(gradNorm)) {
+                Map<String, NDArray> active = new LinkedHashMap<>();
+                for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                    NDArray g = e.getValue().getGradient().toType(DataType.FLOAT32, true);
+                    g.attach(scope);
+                    NDArray ga = NDArrays.where(masks.get(e.getKey()), g, scope.zeros(g.getShape(), DataType.FLOAT32,
+                            g.getDevice()));
+                    ga.attach(scope);
+                    active.put(e.getKey(), ga);
+                }
+                throw nonFinite(active, gradNorm);
+            }
+            if (loss != null) {
+                checkLoss(values[1]);
+            }
+            step++;
+            NDArray n = FusedAdamW.step(p, m, v, mk, step, lr, beta1, beta2, epsilon, weightDecay, maxGradNorm, norm);
+            n.attach(scope);
+            boolean clipped = maxGradNorm > 0 && maxGradNorm / (gradNorm + 1e-6) < 1;
+            return new StepResult(step, lr, gradNorm, clipped, loss == null ? Double.NaN : values[1]);
+        }
+    }
+
+    private void checkLoss(double loss) {
+        if (!Double.isFinite(loss)) {
+            throw new NonFiniteLossException(step + 1, "the loss is " + loss + " at step " + (step + 1)
+                    + "; the step was refused: no parameter, moment or step count changed (lower the learning rate, "
+                    + "check the data of this batch)");
         }
     }
 
@@ -317,6 +425,10 @@ public final class MaskedAdamW implements AutoCloseable {
     /** Zeroes the parameters' autograd gradients (PyTorch's {@code zero_grad}); call after each step. */
     public void zeroGradients() {
         checkOpen();
+        if (fused) {
+            FusedAdamW.zeroGradients(new ArrayList<>(params.values())); // one call, no scalar from the host
+            return;
+        }
         Gradients.zero(params.values());
     }
 
