@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.engine.CudaMemory;
 import ai.lorapar.engine.FusedAdamW;
+import ai.lorapar.engine.Profiler;
 import ai.lorapar.engine.FusedOps;
 import ai.lorapar.engine.TrainingOps;
 import ai.lorapar.lora.LoraConfig;
@@ -79,6 +80,7 @@ public final class SftBenchmark {
         int steps = 8;
         int warmup = 3;
         int breakdown = 3;
+        Path profileDir = null;
         Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         List<String> variants = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
@@ -93,6 +95,7 @@ public final class SftBenchmark {
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--breakdown" -> breakdown = Integer.parseInt(args[++i]);
+                case "--profile" -> profileDir = Path.of(args[++i]);
                 case "--device" -> device = "gpu".equals(args[++i]) ? Device.gpu() : Device.cpu();
                 case "--variant" -> {
                     String v = args[++i];
@@ -133,7 +136,7 @@ public final class SftBenchmark {
             String label = shape.contains("/") ? Path.of(shape).getFileName().toString() : shape;
             for (String v : variants) {
                 try {
-                    run(model, manager, label, v, defaults, batch, tokens, steps, warmup, breakdown);
+                    run(model, manager, label, v, defaults, batch, tokens, steps, warmup, breakdown, profileDir);
                 } catch (Throwable e) { // an OOM or a missing native must not cost the other variants
                     System.out.printf(Locale.ROOT, "BENCH sft %s %s FAILED %s%n", label, v, e.toString().replace('\n',
                             ' '));
@@ -216,7 +219,7 @@ public final class SftBenchmark {
     }
 
     private static void run(DecoderModel model, NDManager manager, String shape, String variant, Defaults defaults,
-            int batch, int tokens, int steps, int warmup, int breakdownSteps) {
+            int batch, int tokens, int steps, int warmup, int breakdownSteps, Path profileDir) throws java.io.IOException {
         configure(variant, model.trainingPath());
         int vocab = model.config().vocabSize();
         Random rnd = new Random(0);
@@ -272,6 +275,18 @@ public final class SftBenchmark {
                 double[] parts = new double[3];
                 for (int i = 0; i < breakdownSteps; i++) {
                     step.run(parts);
+                }
+                if (profileDir != null && Profiler.isAvailable(manager.getEngine())) {
+                    // two more steps under torch's profiler: every op and kernel, as a Chrome trace
+                    java.nio.file.Files.createDirectories(profileDir);
+                    Path trace = profileDir.resolve("sft-" + shape + "-" + variant.replace('+', '_') + ".json");
+                    Profiler.start(device.isGpu());
+                    for (int i = 0; i < 2; i++) {
+                        step.run(null);
+                    }
+                    sync(m);
+                    Profiler.stop(trace);
+                    System.out.printf(Locale.ROOT, "profile of 2 steps: %s%n", trace);
                 }
                 int nb = Math.max(breakdownSteps, 1);
                 System.out.printf(Locale.ROOT, "BENCH sft %s %s tokens_per_s=%.0f step_s=%.4f peak_gib=%.2f fwd_s=%.4f"
