@@ -434,7 +434,16 @@ public final class DecoderModel implements AutoCloseable {
         return l;
     }
 
-    /** Enables or disables every installed adapter at once (disabled = the frozen base model). */
+    /**
+     * Switches the adapter term of every {@link Linear} on or off. Off, each layer computes its current
+     * weight only: for LoRA with a residual initialisation (PiSSA, OLoRA) that weight is
+     * W − scaling·B₀·A₀, so this is <b>not</b> the base model. For the base model (GRPO's reference
+     * policy) use {@code try (var base = loraModel.disabled()) { ... }}, which is right for every
+     * initialisation and restores the adapters afterwards.
+     *
+     * @deprecated not the base model for residual LoRA initialisations; use {@code LoraModel.disabled()}
+     */
+    @Deprecated
     public void setAdaptersEnabled(boolean enabled) {
         for (Linear l : linears.values()) {
             l.setAdapterEnabled(enabled);
