@@ -81,7 +81,7 @@ public final class GrpoLoss {
         NDArray perToken = NDArrays.minimum(unclipped, clipped).neg();
         NDArray kl = null;
         if (refLogp != null) {
-            NDArray d = refLogp.sub(logp);
+            NDArray d = logp.neg().add(refLogp); // ref − logp, made from logp so it lands in logp's manager
             kl = d.exp().sub(d).sub(1f);
             if (beta != 0) {
                 perToken = perToken.add(kl.mul((float) beta));

@@ -1,0 +1,734 @@
+package ai.lorapar.train.grpo;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.training.GradientCollector;
+import ai.lorapar.data.Example;
+import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.lora.LoraModel;
+import ai.lorapar.model.DecoderModel;
+import ai.lorapar.model.generate.GenerationResult;
+import ai.lorapar.model.generate.Generator;
+import ai.lorapar.model.generate.SamplingConfig;
+import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.train.MaskedAdamW;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * GRPO on a {@link LoraModel}: LoRA-PAR's stage 2, usable alone. Per optimizer step:
+ *
+ * <ol>
+ *   <li><b>rollout</b>: each prompt repeated G times in one batch, sampled by the batched {@link Generator}
+ *       from the current policy (adapters on; CUDA graphs where the engine has them), stopping at end of
+ *       sequence; seeded from (seed, rollout index);</li>
+ *   <li><b>rewards</b>: every function of {@link GrpoConfig#rewards()} on every completion's text (host), their
+ *       weighted sum, group-normalised advantages ({@link GroupAdvantages});</li>
+ *   <li><b>reference</b> (β_KL &gt; 0 only): log-probabilities of the completions under the base model, inside
+ *       {@link LoraModel#disabled()} (the original model for every init), in micro-batches;</li>
+ *   <li><b>policy</b>: log-probabilities recomputed in a training pass (logits / T, {@link GrpoLogProbs}), the
+ *       {@link GrpoLoss} of each micro-batch, backward; gradients accumulate over the micro-batches;</li>
+ *   <li><b>optimizer</b>: one {@link MaskedAdamW} step under the element masks (stage 2's in LoRA-PAR): frozen
+ *       elements stay bit-identical, weight decay included.</li>
+ * </ol>
+ *
+ * <pre>{@code
+ * try (GrpoTrainer grpo = GrpoTrainer.builder(lora).encoder(enc).config(GrpoConfig.builder().build())
+ *         .masks(partition.stageMasks().stage2()).listener(GrpoListener.logging(10))
+ *         .completionLog(Path.of("run/completions.jsonl")).build()) {
+ *     GrpoReport report = grpo.train(labelled.system2());
+ * }
+ * }</pre>
+ *
+ * <p>Prompts are the encoder's prompts with {@link GrpoConfig#systemPrompt()} (by default the reference's,
+ * asking for {@code <reasoning>…</reasoning><answer>…</answer>}), the last {@link GrpoConfig#maxPromptTokens()}
+ * tokens kept. The prompt order of each epoch is a shuffle seeded by (seed, epoch); the last step of an
+ * epoch takes the prompts that are left. Reward functions receive the decoded completion (no special
+ * tokens); without a tokenizer (ids-only use, e.g. benchmarks) they receive null text.
+ *
+ * <p>Not thread-safe; one trainer per model at a time. Close it to free the optimizer state.
+ */
+public final class GrpoTrainer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(GrpoTrainer.class);
+    private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues()
+            .create();
+
+    private final LoraModel lora;
+    private final DecoderModel model;
+    private final ExampleEncoder promptEncoder;
+    private final TextTokenizer tokenizer;
+    private final GrpoConfig config;
+    private final Map<String, NDArray> masks;
+    private final GrpoListener listener;
+    private final Path completionLog;
+    private final Generator generator;
+    private final long[] eosIds;
+    private final long padId;
+
+    private MaskedAdamW optimizer;
+    private long totalSteps;
+    /** Rollouts sampled so far (seeds the next one). */
+    private long rollouts;
+    /** Optimizer steps taken so far. */
+    private long steps;
+    /** Tests: micro-batches of the reference pass run so far. */
+    private long referencePasses;
+    /** Tests: sees the accumulated gradients before each optimizer step. */
+    private Consumer<Map<String, NDArray>> gradientProbe;
+
+    private GrpoTrainer(Builder b) {
+        this.lora = b.lora;
+        this.model = b.lora.model();
+        this.config = b.config;
+        this.masks = b.masks;
+        this.listener = b.listener;
+        this.completionLog = b.completionLog;
+        if (b.encoder != null) {
+            ExampleEncoder.Builder eb = b.encoder.toBuilder().maxPromptLength(config.maxPromptTokens());
+            if (!config.keepEncoderSystemPrompt()) {
+                eb.systemPrompt(config.systemPrompt());
+            }
+            this.promptEncoder = eb.build();
+            this.tokenizer = b.encoder.tokenizer();
+        } else {
+            this.promptEncoder = null;
+            this.tokenizer = null;
+        }
+        this.generator = new Generator(model, tokenizer);
+        Set<Long> eos = new LinkedHashSet<>();
+        model.config().eosTokenIds().forEach(i -> eos.add((long) i));
+        if (tokenizer != null) {
+            tokenizer.eosIds().forEach(i -> eos.add((long) i));
+        }
+        this.eosIds = config.stopAtEos() ? eos.stream().mapToLong(Long::longValue).toArray() : new long[0];
+        if (model.config().padTokenId() != null) {
+            this.padId = model.config().padTokenId();
+        } else if (b.encoder != null) {
+            this.padId = b.encoder.padId();
+        } else {
+            this.padId = eos.isEmpty() ? 0 : eos.iterator().next();
+        }
+    }
+
+    /** A trainer of {@code lora}'s parameters; set the encoder (for {@link #train}) and the config. */
+    public static Builder builder(LoraModel lora) {
+        return new Builder(lora);
+    }
+
+    public GrpoConfig config() {
+        return config;
+    }
+
+    /** The optimizer (null before {@link #start}); its state is what a checkpoint saves. */
+    public MaskedAdamW optimizer() {
+        return optimizer;
+    }
+
+    /** Optimizer steps taken so far. */
+    public long stepCount() {
+        return steps;
+    }
+
+    /** Rollouts sampled so far. */
+    public long rolloutCount() {
+        return rollouts;
+    }
+
+    /** The encoder GRPO's prompts go through (system prompt and prompt length of the config), or null. */
+    public ExampleEncoder promptEncoder() {
+        return promptEncoder;
+    }
+
+    /**
+     * GRPO over {@code examples} for {@link GrpoConfig#epochs()} epochs.
+     *
+     * @throws IllegalStateException without an encoder
+     * @throws IllegalArgumentException for no examples
+     */
+    public GrpoReport train(List<Example> examples) {
+        if (promptEncoder == null) {
+            throw new IllegalStateException("train(examples) needs an encoder: GrpoTrainer.builder(lora).encoder(...)");
+        }
+        if (examples.isEmpty()) {
+            throw new IllegalArgumentException("no prompts to train on");
+        }
+        List<GrpoPrompt> prompts = new ArrayList<>(examples.size());
+        for (Example e : examples) {
+            prompts.add(new GrpoPrompt(e, promptEncoder.encodePrompt(e)));
+        }
+        long t0 = System.nanoTime();
+        start(config.totalSteps(prompts.size()));
+        List<GrpoStepMetrics> all = new ArrayList<>();
+        int perUpdate = config.promptsPerUpdate();
+        for (int epoch = 0; epoch < config.epochs(); epoch++) {
+            List<GrpoPrompt> order = epochOrder(prompts, epoch);
+            for (int from = 0; from < order.size(); from += perUpdate) {
+                all.addAll(step(order.subList(from, Math.min(order.size(), from + perUpdate))));
+            }
+        }
+        return new GrpoReport(all, prompts.size(), (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** The prompts of {@code epoch} in their shuffled order (seeded by the config's seed and the epoch). */
+    List<GrpoPrompt> epochOrder(List<GrpoPrompt> prompts, int epoch) {
+        List<GrpoPrompt> order = new ArrayList<>(prompts);
+        Collections.shuffle(order, new Random(mix(config.seed(), 0x5EED_0000L + epoch)));
+        return order;
+    }
+
+    /**
+     * Creates the optimizer for a run of {@code totalSteps} optimizer steps (the learning-rate schedule
+     * spans them). {@link #train} calls it; call it yourself before {@link #step}.
+     */
+    public void start(long totalSteps) {
+        if (totalSteps <= 0) {
+            throw new IllegalArgumentException("totalSteps must be positive, got " + totalSteps);
+        }
+        if (optimizer != null) {
+            optimizer.close();
+        }
+        this.optimizer = MaskedAdamW.builder().learningRate(config.learningRate()).betas(config.beta1(), config.beta2())
+                .epsilon(config.adamEpsilon()).weightDecay(config.weightDecay()).maxGradNorm(config.maxGradNorm())
+                .schedule(config.schedule(), totalSteps).build(lora.parameters(), masks);
+        this.totalSteps = totalSteps;
+        this.steps = 0;
+        optimizer.zeroGradients();
+    }
+
+    /**
+     * One update on {@code prompts} (at most {@link GrpoConfig#promptsPerUpdate()}): sampled in
+     * {@link GrpoConfig#gradientAccumulation()} rollouts of {@link GrpoConfig#promptsPerStep()} prompts, then μ
+     * optimizer steps. Returns their metrics (μ entries).
+     */
+    public List<GrpoStepMetrics> step(List<GrpoPrompt> prompts) {
+        checkStarted();
+        List<Rollout> group = new ArrayList<>();
+        try {
+            for (int from = 0; from < prompts.size(); from += config.promptsPerStep()) {
+                List<GrpoPrompt> chunk = prompts.subList(from, Math.min(prompts.size(), from + config.promptsPerStep()));
+                group.add(sample(truncated(chunk)));
+            }
+            return update(group);
+        } finally {
+            group.forEach(Rollout::close);
+        }
+    }
+
+    /**
+     * Tests: one update on given completions instead of sampled ones ({@code completions.get(i·G + j)} is the
+     * j-th completion of prompt i; each is cut after its first end-of-sequence token), as one rollout.
+     */
+    List<GrpoStepMetrics> stepWithCompletions(List<GrpoPrompt> prompts, List<long[]> completions) {
+        checkStarted();
+        int g = config.groupSize();
+        if (completions.size() != prompts.size() * g) {
+            throw new IllegalArgumentException(prompts.size() + " prompts × G=" + g + " need " + prompts.size() * g
+                    + " completions, got " + completions.size());
+        }
+        List<GrpoPrompt> ps = truncated(prompts);
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < completions.size(); i++) {
+            long[] c = completions.get(i);
+            int len = c.length;
+            boolean stopped = false;
+            for (int t = 0; t < c.length; t++) {
+                if (isEos(c[t])) {
+                    len = t + 1;
+                    stopped = true;
+                    break;
+                }
+            }
+            long[] cut = Arrays.copyOf(c, len);
+            String text = tokenizer == null ? null : tokenizer.decode(cut, true);
+            rows.add(new Row(ps.get(i / g), cut, text, !stopped));
+        }
+        try (Rollout r = new Rollout(ps, rows, 0)) {
+            prepare(r);
+            return update(List.of(r));
+        }
+    }
+
+    void setGradientProbe(Consumer<Map<String, NDArray>> probe) {
+        this.gradientProbe = probe;
+    }
+
+    long referencePasses() {
+        return referencePasses;
+    }
+
+    private void checkStarted() {
+        if (optimizer == null) {
+            throw new IllegalStateException("call start(totalSteps) (or train) before step");
+        }
+    }
+
+    private boolean isEos(long id) {
+        for (long e : eosIds) {
+            if (e == id) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private List<GrpoPrompt> truncated(List<GrpoPrompt> prompts) {
+        List<GrpoPrompt> out = new ArrayList<>(prompts.size());
+        for (GrpoPrompt p : prompts) {
+            if (p.length() > config.maxPromptTokens()) {
+                long[] ids = p.idsUnsafe();
+                out.add(new GrpoPrompt(p.example(), Arrays.copyOfRange(ids, ids.length - config.maxPromptTokens(),
+                        ids.length)));
+            } else {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ rollout
+
+    /** One completion of a prompt, cut after its first end-of-sequence token. */
+    private record Row(GrpoPrompt prompt, long[] completion, String text, boolean truncated) {}
+
+    /** A micro-batch of a rollout: host arrays (made into device arrays per pass) and device results. */
+    private static final class MicroBatch {
+        final int from;
+        final int to;
+        final int promptWidth;
+        final int completionWidth;
+        final long[] ids;
+        final long[] attention;
+        final float[] mask;
+        NDArray reference;
+        NDArray old;
+
+        MicroBatch(int from, int to, int promptWidth, int completionWidth, long[] ids, long[] attention, float[] mask) {
+            this.from = from;
+            this.to = to;
+            this.promptWidth = promptWidth;
+            this.completionWidth = completionWidth;
+            this.ids = ids;
+            this.attention = attention;
+            this.mask = mask;
+        }
+
+        int rows() {
+            return to - from;
+        }
+    }
+
+    /** The completions of some prompts, their rewards and advantages, and the passes' inputs. */
+    private final class Rollout implements AutoCloseable {
+        final List<GrpoPrompt> prompts;
+        final List<Row> rows;
+        final NDManager manager;
+        final List<MicroBatch> micro = new ArrayList<>();
+        final double rolloutSeconds;
+        double rewardSeconds;
+        double referenceSeconds;
+        double[][] scores;
+        double[] totals;
+        NDArray advantages;
+        long tokens;
+        int truncatedCount;
+
+        Rollout(List<GrpoPrompt> prompts, List<Row> rows, double rolloutSeconds) {
+            this.prompts = prompts;
+            this.rows = rows;
+            this.rolloutSeconds = rolloutSeconds;
+            this.manager = model.manager().newSubManager();
+            for (Row r : rows) {
+                tokens += r.completion().length;
+                truncatedCount += r.truncated() ? 1 : 0;
+            }
+            for (int from = 0; from < rows.size(); from += config.microBatchSize()) {
+                micro.add(microBatch(rows, from, Math.min(rows.size(), from + config.microBatchSize())));
+            }
+        }
+
+        @Override
+        public void close() {
+            manager.close();
+        }
+    }
+
+    /** Left-padded prompts then right-padded completions of rows [from, to), trimmed to the widest row. */
+    private MicroBatch microBatch(List<Row> rows, int from, int to) {
+        int p = 0;
+        int c = 0;
+        for (int i = from; i < to; i++) {
+            p = Math.max(p, rows.get(i).prompt().length());
+            c = Math.max(c, rows.get(i).completion().length);
+        }
+        int n = to - from;
+        int w = p + c;
+        long[] ids = new long[n * w];
+        long[] att = new long[n * w];
+        float[] mask = new float[n * c];
+        Arrays.fill(ids, padId);
+        for (int i = 0; i < n; i++) {
+            Row r = rows.get(from + i);
+            long[] prompt = r.prompt().idsUnsafe();
+            int off = i * w + p - prompt.length;
+            System.arraycopy(prompt, 0, ids, off, prompt.length);
+            Arrays.fill(att, off, off + prompt.length, 1L);
+            System.arraycopy(r.completion(), 0, ids, i * w + p, r.completion().length);
+            Arrays.fill(att, i * w + p, i * w + p + r.completion().length, 1L);
+            Arrays.fill(mask, i * c, i * c + r.completion().length, 1f);
+        }
+        if (w > model.config().maxPositions()) {
+            LOG.warn("prompt ({}) + completion ({}) tokens exceed max_position_embeddings {}", p, c,
+                    model.config().maxPositions());
+        }
+        return new MicroBatch(from, to, p, c, ids, att, mask);
+    }
+
+    /** Samples G completions of every prompt in one batch, then rewards and the reference pass. */
+    private Rollout sample(List<GrpoPrompt> prompts) {
+        int g = config.groupSize();
+        List<long[]> batch = new ArrayList<>(prompts.size() * g);
+        for (GrpoPrompt p : prompts) {
+            for (int j = 0; j < g; j++) {
+                batch.add(p.idsUnsafe());
+            }
+        }
+        SamplingConfig sc = new SamplingConfig(config.maxCompletionTokens(), config.temperature(), 0, 1.0,
+                rolloutSeed(config.seed(), rollouts), config.stopAtEos() ? null : List.of(), null);
+        long t0 = System.nanoTime();
+        GenerationResult result = generator.generate(batch, sc);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        rollouts++;
+        List<Row> rows = new ArrayList<>(batch.size());
+        for (int i = 0; i < batch.size(); i++) {
+            GenerationResult.Sequence s = result.sequences().get(i);
+            rows.add(new Row(prompts.get(i / g), s.tokens(), s.text(),
+                    s.finishReason() == GenerationResult.FinishReason.LENGTH));
+        }
+        Rollout r = new Rollout(prompts, rows, seconds);
+        try {
+            prepare(r);
+            return r;
+        } catch (RuntimeException e) {
+            r.close();
+            throw e;
+        }
+    }
+
+    /** Rewards, advantages, and the reference (and, for μ &gt; 1, old-policy) log-probabilities. */
+    private void prepare(Rollout r) {
+        long t0 = System.nanoTime();
+        List<Example> examples = new ArrayList<>(r.rows.size());
+        List<String> texts = new ArrayList<>(r.rows.size());
+        List<long[]> ids = new ArrayList<>(r.rows.size());
+        for (Row row : r.rows) {
+            examples.add(row.prompt().example());
+            texts.add(row.text());
+            ids.add(row.completion());
+        }
+        r.scores = config.rewards().scores(examples, texts, ids);
+        r.totals = config.rewards().total(r.scores);
+        for (int i = 0; i < r.scores.length; i++) {
+            if (Arrays.stream(r.scores[i]).allMatch(Double::isNaN)) {
+                LOG.warn("no reward function scored completion {} of example '{}'; its reward is 0", i % config.groupSize(),
+                        examples.get(i).id());
+            }
+        }
+        float[] totals = new float[r.totals.length];
+        for (int i = 0; i < totals.length; i++) {
+            totals[i] = (float) r.totals[i];
+        }
+        try (NDArray rewards = r.manager.create(totals)) {
+            r.advantages = GroupAdvantages.compute(rewards, config.groupSize(), config.advantageScaling());
+        }
+        r.rewardSeconds = (System.nanoTime() - t0) / 1e9;
+
+        long t1 = System.nanoTime();
+        NDArray last = null;
+        if (config.klBeta() > 0) {
+            try (LoraModel.Scope base = lora.disabled()) {
+                for (MicroBatch mb : r.micro) {
+                    mb.reference = logProbs(r.manager, mb, false);
+                    last = mb.reference;
+                    referencePasses++;
+                }
+            }
+        }
+        if (config.updatesPerGeneration() > 1) {
+            for (MicroBatch mb : r.micro) {
+                mb.old = logProbs(r.manager, mb, false); // the policy that sampled, deterministic (dropout off)
+                last = mb.old;
+            }
+        }
+        if (last != null) {
+            try (NDArray s = last.sum()) {
+                s.getFloat(); // wait for the device, so the seconds are the passes'
+            }
+        }
+        r.referenceSeconds = (System.nanoTime() - t1) / 1e9;
+    }
+
+    /** Log-probabilities of a micro-batch's completion tokens without gradient, attached to {@code manager}. */
+    private NDArray logProbs(NDManager manager, MicroBatch mb, boolean training) {
+        try (NDManager s = manager.newSubManager()) {
+            NDArray ids = s.create(mb.ids, new Shape(mb.rows(), mb.promptWidth + mb.completionWidth));
+            NDArray att = s.create(mb.attention, new Shape(mb.rows(), mb.promptWidth + mb.completionWidth));
+            NDArray lp = GrpoLogProbs.ofCompletions(model, ids, att, mb.promptWidth, config.temperature(), training)
+                    .stopGradient();
+            lp.attach(manager);
+            return lp;
+        }
+    }
+
+    // ------------------------------------------------------------------ update
+
+    /** μ optimizer steps on the rollouts. */
+    private List<GrpoStepMetrics> update(List<Rollout> group) {
+        int completions = 0;
+        long tokens = 0;
+        for (Rollout r : group) {
+            completions += r.rows.size();
+            tokens += r.tokens;
+        }
+        double normaliser = config.lossAggregation() == LossAggregation.PER_SEQUENCE ? completions : Math.max(1, tokens);
+        List<GrpoStepMetrics> out = new ArrayList<>(config.updatesPerGeneration());
+        for (int it = 0; it < config.updatesPerGeneration(); it++) {
+            if (steps >= totalSteps) {
+                throw new IllegalStateException("step " + (steps + 1) + " exceeds the " + totalSteps
+                        + " optimizer steps the run was started with");
+            }
+            lora.reseedDropout(mix(config.seed(), 0xD809_0000_0000L + steps)); // a resumed run draws the same masks
+            long t0 = System.nanoTime();
+            float lossSum = 0;
+            float[] metricSum = new float[4];
+            try (NDManager stepScope = model.manager().newSubManager()) {
+                NDArray loss = stepScope.zeros(new Shape(), DataType.FLOAT32);
+                NDArray metrics = stepScope.zeros(new Shape(4), DataType.FLOAT32);
+                for (Rollout r : group) {
+                    for (MicroBatch mb : r.micro) {
+                        try (NDManager s = stepScope.newSubManager();
+                                GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
+                            Shape shape = new Shape(mb.rows(), mb.promptWidth + mb.completionWidth);
+                            NDArray ids = s.create(mb.ids, shape);
+                            NDArray att = s.create(mb.attention, shape);
+                            NDArray mask = s.create(mb.mask, new Shape(mb.rows(), mb.completionWidth));
+                            NDArray adv = r.advantages.get(new NDIndex("{}:{}", mb.from, mb.to));
+                            adv.attach(s);
+                            NDArray logp = GrpoLogProbs.ofCompletions(model, ids, att, mb.promptWidth,
+                                    config.temperature(), true);
+                            GrpoLoss.Parts parts = GrpoLoss.compute(logp, mb.old, mb.reference, adv, mask,
+                                    config.clipEpsilon(), config.klBeta(), config.lossAggregation(), normaliser);
+                            gc.backward(parts.loss());
+                            loss.addi(parts.loss().stopGradient());
+                            metrics.addi(parts.metrics());
+                        }
+                    }
+                }
+                lossSum = loss.getFloat(); // the one read-back of the policy pass
+                metricSum = metrics.toFloatArray();
+            }
+            double policySeconds = (System.nanoTime() - t0) / 1e9;
+            if (gradientProbe != null) {
+                Map<String, NDArray> grads = new LinkedHashMap<>();
+                lora.parameters().forEach((name, p) -> grads.put(name, p.getGradient()));
+                try {
+                    gradientProbe.accept(grads);
+                } finally {
+                    grads.values().forEach(NDArray::close);
+                }
+            }
+            long t1 = System.nanoTime();
+            MaskedAdamW.StepResult sr = optimizer.step();
+            optimizer.zeroGradients();
+            double optimizerSeconds = (System.nanoTime() - t1) / 1e9;
+            steps++;
+            GrpoStepMetrics m = metrics(group, it, sr, lossSum, metricSum, completions, tokens, policySeconds,
+                    optimizerSeconds);
+            if (config.completionLogEvery() > 0 && completionLog != null && it == 0
+                    && steps % config.completionLogEvery() == 0) {
+                logCompletions(group);
+            }
+            listener.onStep(m);
+            out.add(m);
+        }
+        return out;
+    }
+
+    private GrpoStepMetrics metrics(List<Rollout> group, int iteration, MaskedAdamW.StepResult sr, float loss,
+            float[] sums, int completions, long tokens, double policySeconds, double optimizerSeconds) {
+        List<String> names = config.rewards().names();
+        List<double[]> perFunction = new ArrayList<>();
+        for (int f = 0; f < names.size(); f++) {
+            perFunction.add(new double[completions]);
+        }
+        double[] totals = new double[completions];
+        int k = 0;
+        int truncated = 0;
+        double rollout = 0;
+        double rewardSec = 0;
+        double reference = 0;
+        for (Rollout r : group) {
+            for (int i = 0; i < r.rows.size(); i++, k++) {
+                totals[k] = r.totals[i];
+                for (int f = 0; f < names.size(); f++) {
+                    perFunction.get(f)[k] = r.scores[i][f];
+                }
+            }
+            truncated += r.truncatedCount;
+            rollout += r.rolloutSeconds;
+            rewardSec += r.rewardSeconds;
+            reference += r.referenceSeconds;
+        }
+        Map<String, MeanStd> byFunction = new LinkedHashMap<>();
+        for (int f = 0; f < names.size(); f++) {
+            byFunction.put(names.get(f), MeanStd.of(perFunction.get(f)));
+        }
+        double kl = Double.NaN;
+        if (config.klBeta() > 0) {
+            kl = config.lossAggregation() == LossAggregation.PER_SEQUENCE
+                    ? sums[GrpoLoss.Parts.KL_SEQUENCE_MEAN_SUM] / completions
+                    : sums[GrpoLoss.Parts.KL_TOKEN_SUM] / Math.max(1, sums[GrpoLoss.Parts.TOKENS]);
+        }
+        double clipFraction = sums[GrpoLoss.Parts.CLIPPED_TOKENS] / Math.max(1, sums[GrpoLoss.Parts.TOKENS]);
+        boolean first = iteration == 0;
+        return new GrpoStepMetrics(sr.step(), totalSteps, sr.learningRate(), loss, sr.gradNorm(), sr.clipped(),
+                MeanStd.of(totals), byFunction, kl, clipFraction, (double) tokens / completions,
+                (double) truncated / completions, completions, tokens, first ? rollout : 0, first ? rewardSec : 0,
+                first ? reference : 0, policySeconds, optimizerSeconds);
+    }
+
+    /** Appends the step's completions with their rewards to the completion log (one JSON object per line). */
+    private void logCompletions(List<Rollout> group) {
+        try {
+            if (completionLog.getParent() != null) {
+                Files.createDirectories(completionLog.getParent());
+            }
+            try (BufferedWriter w = Files.newBufferedWriter(completionLog, StandardCharsets.UTF_8,
+                    StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+                List<String> names = config.rewards().names();
+                for (Rollout r : group) {
+                    float[] adv = r.advantages.toFloatArray();
+                    for (int i = 0; i < r.rows.size(); i++) {
+                        Row row = r.rows.get(i);
+                        JsonObject o = new JsonObject();
+                        o.addProperty("step", steps);
+                        o.addProperty("example", row.prompt().example().id());
+                        o.addProperty("completion_index", i % config.groupSize());
+                        o.addProperty("question", row.prompt().example().question());
+                        o.addProperty("completion", row.text());
+                        o.addProperty("tokens", row.completion().length);
+                        o.addProperty("truncated", row.truncated());
+                        JsonObject rewards = new JsonObject();
+                        for (int f = 0; f < names.size(); f++) {
+                            double v = r.scores[i][f];
+                            if (Double.isNaN(v)) {
+                                rewards.add(names.get(f), com.google.gson.JsonNull.INSTANCE);
+                            } else {
+                                rewards.addProperty(names.get(f), v);
+                            }
+                        }
+                        o.add("rewards", rewards);
+                        o.addProperty("reward", r.totals[i]);
+                        o.addProperty("advantage", adv[i]);
+                        w.write(GSON.toJson(o));
+                        w.write('\n');
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write the completion log " + completionLog, e);
+        }
+    }
+
+    /** The sampling seed of rollout {@code index} of a run seeded {@code seed}. */
+    static long rolloutSeed(long seed, long index) {
+        return mix(seed, index) & 0x7fff_ffffL; // the engine takes an int seed
+    }
+
+    /** SplitMix64 of (a, b): well-spread seeds from a run seed and a counter. */
+    static long mix(long a, long b) {
+        long z = a * 0x9E3779B97F4A7C15L + b + 0x632BE59BD9B4E019L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    @Override
+    public void close() {
+        if (optimizer != null) {
+            optimizer.close();
+            optimizer = null;
+        }
+    }
+
+    /** Settings of a trainer. */
+    public static final class Builder {
+        private final LoraModel lora;
+        private ExampleEncoder encoder;
+        private GrpoConfig config = GrpoConfig.builder().build();
+        private Map<String, NDArray> masks;
+        private GrpoListener listener = GrpoListener.none();
+        private Path completionLog;
+
+        private Builder(LoraModel lora) {
+            this.lora = Objects.requireNonNull(lora, "lora");
+        }
+
+        /** How examples become prompts (template, tokenizer); required for {@link GrpoTrainer#train}. */
+        public Builder encoder(ExampleEncoder encoder) {
+            this.encoder = encoder;
+            return this;
+        }
+
+        /** Default: {@link GrpoConfig#builder()}'s paper defaults. */
+        public Builder config(GrpoConfig config) {
+            this.config = Objects.requireNonNull(config, "config");
+            return this;
+        }
+
+        /** Element masks (true = trainable) by parameter name, e.g. {@code StageMasks.stage2()}; null trains all. */
+        public Builder masks(Map<String, NDArray> masks) {
+            this.masks = masks;
+            return this;
+        }
+
+        public Builder listener(GrpoListener listener) {
+            this.listener = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /** A JSONL file the completions and their rewards are appended to every k steps (null: none). */
+        public Builder completionLog(Path file) {
+            this.completionLog = file;
+            return this;
+        }
+
+        public GrpoTrainer build() {
+            return new GrpoTrainer(this);
+        }
+    }
+}
