@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.lorapar.model.CausalLmLoss;
 import ai.lorapar.model.DecoderModel;
 
@@ -47,7 +48,8 @@ public final class GrpoLogProbs {
             NDArray selected = logits.get(new NDIndex(":, {}:, :", completionStart - 1));
             selected.attach(scope);
             if (temperature != 1.0) {
-                selected = selected.toType(DataType.FLOAT32, false).div((float) temperature);
+                NDArray t = scope.full(new Shape(), (float) temperature, DataType.FLOAT32, selected.getDevice());
+                selected = selected.toType(DataType.FLOAT32, false).div(t); // no host-to-device copy of the number
                 selected.attach(scope);
             }
             NDArray labels = ids.get(new NDIndex(":, {}:", completionStart - 1));

@@ -1,5 +1,6 @@
 package ai.lorapar.train.grpo;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -70,29 +71,34 @@ public final class GrpoLoss {
         if (beta != 0 && refLogp == null) {
             throw new IllegalArgumentException("β = " + beta + " needs the reference log-probabilities");
         }
-        // small [B, C] arrays: intermediates stay in logp's manager (the caller's per-micro-batch scope)
+        // small [B, C] arrays: intermediates stay in logp's manager (the caller's per-micro-batch scope). No
+        // op takes a Java number (DJL would copy each to the device, a synchronisation on a GPU): constants are
+        // made on the device by full(), clip takes its bounds natively, comparisons are between arrays.
         NDManager out = logp.getManager();
+        Device device = logp.getDevice();
         NDArray m = mask.toType(DataType.FLOAT32, true);
         NDArray adv = advantages.toType(DataType.FLOAT32, true).expandDims(1); // [B,1]
         NDArray old = oldLogp != null ? oldLogp : logp.stopGradient();
         NDArray ratio = logp.sub(old).exp();
+        NDArray ratioClipped = ratio.clip(1 - clipEpsilon, 1 + clipEpsilon);
         NDArray unclipped = ratio.mul(adv);
-        NDArray clipped = ratio.clip(1 - clipEpsilon, 1 + clipEpsilon).mul(adv);
+        NDArray clipped = ratioClipped.mul(adv);
         NDArray perToken = NDArrays.minimum(unclipped, clipped).neg();
         NDArray kl = null;
         if (refLogp != null) {
             NDArray d = logp.neg().add(refLogp); // ref − logp, made from logp so it lands in logp's manager
-            kl = d.exp().sub(d).sub(1f);
+            kl = d.exp().sub(d).sub(d.onesLike());
             if (beta != 0) {
-                perToken = perToken.add(kl.mul((float) beta));
+                perToken = perToken.add(kl.mul(out.full(new Shape(), (float) beta, DataType.FLOAT32, device)));
             }
         }
         NDArray masked = perToken.mul(m);
         NDArray tokens = m.sum(new int[] {1}); // [B]
-        NDArray lengths = tokens.maximum(1f);
+        NDArray lengths = tokens.clip(1f, Float.MAX_VALUE);
+        NDArray norm = out.full(new Shape(), (float) normaliser, DataType.FLOAT32, device);
         NDArray loss = aggregation == LossAggregation.PER_SEQUENCE
-                ? masked.sum(new int[] {1}).div(lengths).sum().div((float) normaliser)
-                : masked.sum().div((float) normaliser);
+                ? masked.sum(new int[] {1}).div(lengths).sum().div(norm)
+                : masked.sum().div(norm);
 
         NDArray klMasked;
         NDArray klSeq;
@@ -101,12 +107,16 @@ public final class GrpoLoss {
             klMasked = kld.sum();
             klSeq = kld.sum(new int[] {1}).div(lengths).sum();
         } else {
-            klMasked = out.zeros(new Shape(), DataType.FLOAT32, logp.getDevice());
+            klMasked = out.zeros(new Shape(), DataType.FLOAT32, device);
             klSeq = klMasked;
         }
+        // clipped below 1 − ε ⇔ clip(ρ) > ρ; above 1 + ε ⇔ clip(ρ) < ρ; Â < 0 ⇔ −Â > Â
         NDArray ratioD = ratio.stopGradient();
-        NDArray low = ratioD.lt(1 - clipEpsilon).logicalAnd(adv.lt(0f).broadcast(ratioD.getShape()));
-        NDArray high = ratioD.gt(1 + clipEpsilon).logicalAnd(adv.gt(0f).broadcast(ratioD.getShape()));
+        NDArray ratioClippedD = ratioClipped.stopGradient();
+        NDArray advNeg = adv.neg();
+        Shape shape = ratioD.getShape();
+        NDArray low = ratioClippedD.gt(ratioD).logicalAnd(advNeg.gt(adv).broadcast(shape));
+        NDArray high = ratioClippedD.lt(ratioD).logicalAnd(adv.gt(advNeg).broadcast(shape));
         NDArray clippedTokens = low.logicalOr(high).toType(DataType.FLOAT32, false).mul(m).sum();
         NDArray metrics = NDArrays.stack(new NDList(klMasked, klSeq, clippedTokens, tokens.sum()));
         return new Parts(loss, metrics);

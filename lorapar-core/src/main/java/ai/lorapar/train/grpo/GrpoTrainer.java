@@ -159,6 +159,11 @@ public final class GrpoTrainer implements AutoCloseable {
         return rollouts;
     }
 
+    /** How the last rollout's decode steps ran ({@link Generator#lastDecodePath()}): "cuda-graph", "eager", ... */
+    public String lastDecodePath() {
+        return generator.lastDecodePath();
+    }
+
     /** The encoder GRPO's prompts go through (system prompt and prompt length of the config), or null. */
     public ExampleEncoder promptEncoder() {
         return promptEncoder;
@@ -324,6 +329,10 @@ public final class GrpoTrainer implements AutoCloseable {
         final long[] ids;
         final long[] attention;
         final float[] mask;
+        /** The ids, attention mask and completion mask on the device, made once (host-to-device copies). */
+        NDArray deviceIds;
+        NDArray deviceAttention;
+        NDArray deviceMask;
         NDArray reference;
         NDArray old;
 
@@ -340,6 +349,20 @@ public final class GrpoTrainer implements AutoCloseable {
         int rows() {
             return to - from;
         }
+
+        void upload(NDManager manager) {
+            Shape shape = new Shape(rows(), promptWidth + completionWidth);
+            deviceIds = manager.create(ids, shape);
+            deviceAttention = manager.create(attention, shape);
+            deviceMask = manager.create(mask, new Shape(rows(), completionWidth));
+        }
+    }
+
+    /** A new handle on {@code a} (a view) owned by {@code scope}, so results of ops on it land there. */
+    private static NDArray view(NDArray a, NDManager scope) {
+        NDArray v = a.reshape(a.getShape());
+        v.attach(scope);
+        return v;
     }
 
     /** The completions of some prompts, their rewards and advantages, and the passes' inputs. */
@@ -366,8 +389,15 @@ public final class GrpoTrainer implements AutoCloseable {
                 tokens += r.completion().length;
                 truncatedCount += r.truncated() ? 1 : 0;
             }
-            for (int from = 0; from < rows.size(); from += config.microBatchSize()) {
-                micro.add(microBatch(rows, from, Math.min(rows.size(), from + config.microBatchSize())));
+            try {
+                for (int from = 0; from < rows.size(); from += config.microBatchSize()) {
+                    MicroBatch mb = microBatch(rows, from, Math.min(rows.size(), from + config.microBatchSize()));
+                    mb.upload(manager); // once per rollout, before any pass: no copy inside the passes
+                    micro.add(mb);
+                }
+            } catch (RuntimeException e) {
+                manager.close();
+                throw e;
             }
         }
 
@@ -495,10 +525,8 @@ public final class GrpoTrainer implements AutoCloseable {
     /** Log-probabilities of a micro-batch's completion tokens without gradient, attached to {@code manager}. */
     private NDArray logProbs(NDManager manager, MicroBatch mb, boolean training) {
         try (NDManager s = manager.newSubManager()) {
-            NDArray ids = s.create(mb.ids, new Shape(mb.rows(), mb.promptWidth + mb.completionWidth));
-            NDArray att = s.create(mb.attention, new Shape(mb.rows(), mb.promptWidth + mb.completionWidth));
-            NDArray lp = GrpoLogProbs.ofCompletions(model, ids, att, mb.promptWidth, config.temperature(), training)
-                    .stopGradient();
+            NDArray lp = GrpoLogProbs.ofCompletions(model, view(mb.deviceIds, s), view(mb.deviceAttention, s),
+                    mb.promptWidth, config.temperature(), training).stopGradient();
             lp.attach(manager);
             return lp;
         }
@@ -532,10 +560,9 @@ public final class GrpoTrainer implements AutoCloseable {
                     for (MicroBatch mb : r.micro) {
                         try (NDManager s = stepScope.newSubManager();
                                 GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
-                            Shape shape = new Shape(mb.rows(), mb.promptWidth + mb.completionWidth);
-                            NDArray ids = s.create(mb.ids, shape);
-                            NDArray att = s.create(mb.attention, shape);
-                            NDArray mask = s.create(mb.mask, new Shape(mb.rows(), mb.completionWidth));
+                            NDArray ids = view(mb.deviceIds, s);
+                            NDArray att = view(mb.deviceAttention, s);
+                            NDArray mask = view(mb.deviceMask, s);
                             NDArray adv = r.advantages.get(new NDIndex("{}:{}", mb.from, mb.to));
                             adv.attach(s);
                             NDArray logp = GrpoLogProbs.ofCompletions(model, ids, att, mb.promptWidth,

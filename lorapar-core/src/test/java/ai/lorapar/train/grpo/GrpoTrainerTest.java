@@ -405,7 +405,13 @@ class GrpoTrainerTest {
                     first = after;
                 } else {
                     for (String name : first.keySet()) {
-                        assertThat(after.get(name)).as("run 2 %s", name).containsExactly(first.get(name));
+                        if (device().isGpu()) {
+                            // CUDA kernels may reduce in another order from run to run
+                            assertThat(after.get(name)).as("run 2 %s", name).containsExactly(first.get(name),
+                                    org.assertj.core.data.Offset.offset(1e-5f));
+                        } else {
+                            assertThat(after.get(name)).as("run 2 %s", name).containsExactly(first.get(name));
+                        }
                     }
                 }
             }
