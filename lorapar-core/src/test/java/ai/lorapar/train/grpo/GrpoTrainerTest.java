@@ -61,6 +61,11 @@ class GrpoTrainerTest {
         return Device.cpu();
     }
 
+    /** Scales the fp32 tolerances of the naive comparison (GPU kernels sum in other orders). */
+    protected double slack() {
+        return device().isGpu() ? 10 : 1;
+    }
+
     private static final int EOS = 257;
 
     private static long[] bytes(String s, long... tail) {
@@ -267,7 +272,7 @@ class GrpoTrainerTest {
                     List<GrpoStepMetrics> metrics = trainer.stepWithCompletions(prompts, completions);
                     assertThat(metrics).hasSize(1);
                     GrpoStepMetrics mt = metrics.get(0);
-                    assertThat(mt.loss()).as("%s loss", v.name()).isCloseTo(loss, within(1e-5));
+                    assertThat(mt.loss()).as("%s loss", v.name()).isCloseTo(loss, within(1e-5 * slack()));
                     assertThat(mt.reward().mean()).isCloseTo(java.util.Arrays.stream(totals).average().orElseThrow(),
                             within(1e-9));
                     assertThat(mt.rewardsByFunction().get("no_z").count()).as("no score left out").isEqualTo(5);
@@ -275,14 +280,14 @@ class GrpoTrainerTest {
                     assertThat(mt.truncatedFraction()).isEqualTo(1.0 / 6);
                     assertThat(mt.clipFraction()).isZero();
                     if (v.beta() > 0) {
-                        assertThat(mt.kl()).isCloseTo(klSum / b, within(1e-6 + 1e-6 * klSum / b));
+                        assertThat(mt.kl()).isCloseTo(klSum / b, within((1e-6 + 1e-6 * klSum / b) * slack()));
                         assertThat(trainer.referencePasses()).as("two micro-batches of the reference").isEqualTo(2);
                     } else {
                         assertThat(mt.kl()).isNaN();
                         assertThat(trainer.referencePasses()).as("β = 0 skips the reference pass").isZero();
                     }
                     assertThat(mt.gradClipped()).isEqualTo(v.maxGradNorm() > 0 && norm > v.maxGradNorm());
-                    assertThat(mt.gradNorm()).isCloseTo(norm, within(1e-5 + 1e-4 * norm));
+                    assertThat(mt.gradNorm()).isCloseTo(norm, within((1e-5 + 1e-4 * norm) * slack()));
                 }
                 // naive masked AdamW, first step, in double, on the gradients the trainer used (checked against the
                 // naive gradients above: Adam's first step g/(|g| + ε) is ill-conditioned for |g| near ε, so the
@@ -323,7 +328,7 @@ class GrpoTrainerTest {
                     float[] got = trainerGrad.get(name);
                     for (int k = 0; k < want.length; k++) {
                         assertThat((double) got[k]).as("%s grad %s[%d]", v.name(), name, k)
-                                .isCloseTo(want[k], within(2e-7 + 5e-4 * Math.abs(want[k])));
+                                .isCloseTo(want[k], within((2e-7 + 5e-4 * Math.abs(want[k])) * slack()));
                     }
                     boolean[] mk = masks.get(name).toBooleanArray();
                     float[] after = lora.parameters().get(name).toFloatArray();
@@ -331,7 +336,7 @@ class GrpoTrainerTest {
                     for (int k = 0; k < after.length; k++) {
                         if (mk[k]) {
                             assertThat((double) after[k]).as("%s %s[%d]", v.name(), name, k)
-                                    .isCloseTo(expected.get(name)[k], within(2e-6));
+                                    .isCloseTo(expected.get(name)[k], within(2e-6 * slack()));
                         } else {
                             assertThat(Float.floatToRawIntBits(after[k])).as("%s frozen %s[%d]", v.name(), name, k)
                                     .isEqualTo(Float.floatToRawIntBits(p0[k]));
