@@ -99,13 +99,7 @@ LP_FN(void, torchShowConfig)(JNIEnv* env, jobject, jobject set) {
   LP_CATCH(env, LP_VOID)
 }
 
-LP_FN(void, torchStartProfile)(JNIEnv* env, jobject, jboolean, jboolean, jboolean) {
-  lorapar::throwEngine(env, "profiling is not supported by the lorapar JNI");
-}
-
-LP_FN(void, torchStopProfile)(JNIEnv* env, jobject, jstring) {
-  lorapar::throwEngine(env, "profiling is not supported by the lorapar JNI");
-}
+// torchStartProfile / torchStopProfile: profile.cc (optional source).
 
 LP_FN(void, torchCudaEmptyCache)(JNIEnv*, jobject) {
   // Best effort: the caching allocator's cache is left alone (no CUDA headers needed to build).

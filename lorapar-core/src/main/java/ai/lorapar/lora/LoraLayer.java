@@ -3,6 +3,7 @@ package ai.lorapar.lora;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.lorapar.model.Linear;
 import ai.lorapar.model.LinearAdapter;
 
@@ -35,6 +36,12 @@ public final class LoraLayer implements LinearAdapter {
     private long dropoutCalls;
     private volatile boolean enabled = true;
     private volatile boolean merged;
+    /**
+     * Per-example leaf copies of (A, B), {@code [rows, r, in]} and {@code [rows, out, r]}, while a
+     * {@link PerExampleGradients} is open: row b of the batch goes through its own copy, so the gradient
+     * of a sum of per-row losses w.r.t. copy b is row b's own gradient. Null otherwise.
+     */
+    private volatile NDArray[] rowFactors;
 
     LoraLayer(String module, Linear linear, int stream, NDArray a, NDArray b, NDArray a0, NDArray b0, double scaling,
             double dropout, long dropoutSeed) {
@@ -93,6 +100,11 @@ public final class LoraLayer implements LinearAdapter {
         this.enabled = enabled;
     }
 
+    /** Installs (or, with nulls, removes) per-example copies of A and B ({@link PerExampleGradients}). */
+    void setRowFactors(NDArray aRows, NDArray bRows) {
+        this.rowFactors = aRows == null ? null : new NDArray[] {aRows, bRows};
+    }
+
     synchronized void reseed(long seed) {
         this.dropoutSeed = seed;
         this.dropoutCalls = 0;
@@ -127,7 +139,8 @@ public final class LoraLayer implements LinearAdapter {
                     x = x.mul(keep);
                     x.attach(s);
                 }
-                result = lowRank(x, a, b, s);
+                NDArray[] rows = rowFactors;
+                result = rows == null ? lowRank(x, a, b, s) : lowRankPerRow(x, rows[0], rows[1], s);
             }
             result.attach(out);
             return result;
@@ -155,6 +168,34 @@ public final class LoraLayer implements LinearAdapter {
         NDArray scaled = y.mul(scalingArr);
         scaled.attach(s);
         return scaled;
+    }
+
+    /**
+     * {@link #lowRank} with row b of {@code x} ({@code [rows, ..., in]}) through its own factors
+     * {@code aRows[b]}, {@code bRows[b]}: two batched matrix products, the same FLOPs as the shared ones.
+     */
+    private NDArray lowRankPerRow(NDArray x, NDArray aRows, NDArray bRows, NDManager s) {
+        Shape xs = x.getShape();
+        long rows = aRows.getShape().get(0);
+        if (xs.dimension() < 2 || xs.get(0) != rows) {
+            throw new IllegalStateException(module + ": per-example gradients are open for " + rows
+                    + " rows, but the input is " + xs + " (the batch must have exactly that many rows)");
+        }
+        NDArray x3 = x.reshape(rows, -1, xs.get(xs.dimension() - 1));
+        x3.attach(s);
+        NDArray at = aRows.transpose(0, 2, 1);
+        at.attach(s);
+        NDArray bt = bRows.transpose(0, 2, 1);
+        bt.attach(s);
+        NDArray h = x3.matMul(at); // [rows, L, r]
+        h.attach(s);
+        NDArray y = h.matMul(bt); // [rows, L, out]
+        y.attach(s);
+        NDArray scaled = y.mul(scalingArr);
+        scaled.attach(s);
+        NDArray shaped = scaled.reshape(xs.slice(0, xs.dimension() - 1).add(bRows.getShape().get(1)));
+        shaped.attach(s);
+        return shaped;
     }
 
     /** scaling·B·A in fp32, detached from autograd; attached to {@code m}. */

@@ -63,6 +63,7 @@ public final class LoraModel implements AutoCloseable {
     private final Map<String, NDArray> parameters;
     private boolean enabled = true;
     private boolean closed;
+    private PerExampleGradients perExample;
 
     private LoraModel(DecoderModel model, LoraConfig config, NDManager manager, Map<String, LoraLayer> layers) {
         this.model = model;
@@ -328,6 +329,9 @@ public final class LoraModel implements AutoCloseable {
     /** W ← W + scaling·B·A for every adapter; forward passes then skip the adapter term. */
     public void merge() {
         checkOpen();
+        if (perExample != null) {
+            throw new IllegalStateException("cannot merge LoRA adapters while per-example gradients are open");
+        }
         if (!enabled) {
             throw new IllegalStateException("cannot merge disabled LoRA adapters: setEnabled(true) first");
         }
@@ -351,6 +355,39 @@ public final class LoraModel implements AutoCloseable {
     public void reseedDropout(long seed) {
         for (LoraLayer l : layers.values()) {
             l.reseed(seed);
+        }
+    }
+
+    /**
+     * Opens per-example gradients for batches of {@code rows} examples: until the result is closed,
+     * every adapter computes each row of a batch through its own leaf copy of A and B, so one backward
+     * pass of the sum of per-row losses gives every row's own gradient (see {@link PerExampleGradients}).
+     *
+     * @throws IllegalStateException when the adapters are merged or disabled, or per-example gradients
+     *     are already open
+     */
+    public PerExampleGradients perExampleGradients(int rows) {
+        checkOpen();
+        if (rows < 1) {
+            throw new IllegalArgumentException("per-example gradients need at least one row, got " + rows);
+        }
+        if (isMerged()) {
+            throw new IllegalStateException("per-example gradients of merged LoRA adapters: unmerge() first");
+        }
+        if (!enabled) {
+            throw new IllegalStateException("per-example gradients of disabled LoRA adapters: setEnabled(true) first");
+        }
+        if (perExample != null) {
+            throw new IllegalStateException("per-example gradients are already open for " + perExample.rows()
+                    + " rows; close them first");
+        }
+        perExample = new PerExampleGradients(this, manager, rows);
+        return perExample;
+    }
+
+    void perExampleGradientsClosed(PerExampleGradients pe) {
+        if (perExample == pe) {
+            perExample = null;
         }
     }
 
@@ -387,6 +424,9 @@ public final class LoraModel implements AutoCloseable {
         }
         closed = true;
         try {
+            if (perExample != null) {
+                perExample.close();
+            }
             for (LoraLayer l : layers.values()) {
                 if (l.linear().adapter() == l) {
                     l.linear().setAdapter(null);

@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.lorapar.data.Example;
+import ai.lorapar.engine.CudaMemory;
 import ai.lorapar.lora.LoraConfig;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
@@ -21,7 +22,6 @@ import ai.lorapar.train.grpo.RewardFunction;
 import ai.lorapar.train.grpo.RewardSet;
 import com.google.gson.JsonParser;
 
-import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -41,7 +41,8 @@ import java.util.Random;
  *               [--micro 16] [--beta 0.04] [--steps 2] [--device gpu|cpu] [--graphs on|off]
  * </pre>
  * Prints one {@code BENCH grpo} line: mean seconds per step and where they go, and the peak GPU memory
- * (-1 where the engine cannot report it). {@code --shape tiny} is a 2-layer model for CPU smoke runs.
+ * over the timed steps ({@link CudaMemory}, as the peer's {@code torch.cuda.max_memory_allocated}; -1 where
+ * the engine cannot report it). {@code --shape tiny} is a 2-layer model for CPU smoke runs.
  */
 public final class GrpoBenchmark {
     private GrpoBenchmark() {}
@@ -137,53 +138,24 @@ public final class GrpoBenchmark {
         }
     }
 
-    /**
-     * Peak allocated GPU memory through {@code ai.lorapar.engine.CudaMemory} when that class is on the class
-     * path and the engine has it (looked up reflectively: it lands with another change); -1 otherwise.
-     */
+    /** Peak allocated GPU memory through {@link CudaMemory} where the engine has it; -1 otherwise. */
     static final class PeakMemory {
         private final Device device;
-        private final Method peak;
-        private final Method reset;
+        private final boolean available;
 
         PeakMemory(Engine engine, Device device) {
             this.device = device;
-            Method p = null;
-            Method r = null;
-            if (device.isGpu()) {
-                try {
-                    Class<?> c = Class.forName("ai.lorapar.engine.CudaMemory");
-                    if ((Boolean) c.getMethod("isAvailable", Engine.class).invoke(null, engine)) {
-                        p = c.getMethod("peakAllocatedBytes", Device.class);
-                        r = c.getMethod("resetPeak", Device.class);
-                    }
-                } catch (ReflectiveOperationException | RuntimeException e) {
-                    // not available: -1
-                }
-            }
-            this.peak = p;
-            this.reset = r;
+            this.available = device.isGpu() && CudaMemory.isAvailable(engine);
         }
 
         void reset() {
-            if (reset != null) {
-                try {
-                    reset.invoke(null, device);
-                } catch (ReflectiveOperationException e) {
-                    throw new IllegalStateException(e);
-                }
+            if (available) {
+                CudaMemory.resetPeak(device);
             }
         }
 
         double gib() {
-            if (peak == null) {
-                return -1;
-            }
-            try {
-                return ((Number) peak.invoke(null, device)).doubleValue() / (1L << 30);
-            } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException(e);
-            }
+            return available ? CudaMemory.peakAllocatedBytes(device) / (double) (1L << 30) : -1;
         }
     }
 }
