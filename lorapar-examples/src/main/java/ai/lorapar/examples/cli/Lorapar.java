@@ -1,0 +1,66 @@
+package ai.lorapar.examples.cli;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code lorapar} command line: the LoRA-PAR stages as subcommands. Started by the {@code lorapar}
+ * launcher at the repository root ({@code ./lorapar --help}).
+ */
+@Command(name = "lorapar", mixinStandardHelpOptions = true, versionProvider = Lorapar.Version.class,
+        description = "LoRA-PAR for the JVM: label data System 1 / System 2, score importance, partition LoRA "
+                + "elements, train in two stages, evaluate.",
+        subcommands = {
+            DataCommand.class,
+            LabelCommand.class,
+            ScoreCommand.class,
+            PartitionCommand.class,
+            Unavailable.Train.class,
+            Unavailable.Eval.class,
+            Unavailable.Run.class,
+            CommandLine.HelpCommand.class
+        },
+        footer = {"", "Run 'lorapar COMMAND --help' for a command's options."})
+public final class Lorapar implements Runnable {
+
+    /** Exit code of a subcommand whose library part is not in this build. */
+    public static final int NOT_AVAILABLE = 3;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs the command line with {@code args}, writing to {@code out} / {@code err}; returns the exit code. */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = new CommandLine(new Lorapar());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            // a failure the user can act on: say what went wrong, without a stack trace
+            commandLine.getErr().println("lorapar " + commandLine.getCommandName() + ": " + e.getMessage());
+            if (System.getenv("LORAPAR_DEBUG") != null) {
+                e.printStackTrace(commandLine.getErr());
+            }
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    /** The version from the jar's manifest, or "development" when run from classes. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Lorapar.class.getPackage().getImplementationVersion();
+            return new String[] {"lorapar " + (v == null ? "(development build)" : v)};
+        }
+    }
+}
