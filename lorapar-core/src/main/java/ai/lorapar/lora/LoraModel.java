@@ -406,6 +406,32 @@ public final class LoraModel implements AutoCloseable {
         PeftAdapterFiles.write(folder, this);
     }
 
+    /**
+     * Saves the adapters' training state to one safetensors file: A and B as they are and, for residual
+     * initialisations (PiSSA, OLoRA), A₀ and B₀, all fp32 (unlike {@link #save}, which exports an
+     * equivalent plain LoRA for other tools). {@link #loadState} reads it back exactly; trainers checkpoint
+     * with it. Written atomically.
+     */
+    public void saveState(Path file) throws IOException {
+        checkOpen();
+        LoraStateFiles.write(file, this);
+    }
+
+    /**
+     * Sets A and B (and A₀, B₀) from a file written by {@link #saveState}, in place and bit for bit (the
+     * parameter arrays stay the same objects). Every tensor is checked before anything changes. When the
+     * file's A₀/B₀ differ from this model's (another device's SVD, say), the residual base weight is moved
+     * with them: W_res = W − scaling·B₀·A₀ is recomputed, which rounds once in the weights' dtype.
+     *
+     * @throws AdapterFormatException naming the tensor that is missing, extra or of another shape, or when
+     *     the file's initialisation (residual or not) differs from this model's
+     * @throws IllegalStateException when the adapters are merged
+     */
+    public void loadState(Path file) throws IOException {
+        checkOpen();
+        LoraStateFiles.read(file, this);
+    }
+
     private void checkOpen() {
         if (closed) {
             throw new IllegalStateException("LoraModel is closed");

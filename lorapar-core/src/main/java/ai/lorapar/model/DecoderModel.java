@@ -477,6 +477,118 @@ public final class DecoderModel implements AutoCloseable {
         return cache;
     }
 
+    // ---------------------------------------------------------------- weights: full-parameter training, saving
+
+    /**
+     * Every array the model stores, by name, in layer order: Hugging Face names
+     * ({@code model.embed_tokens.weight}, {@code model.layers.0.input_layernorm.weight}, ...,
+     * {@code model.norm.weight}, {@code lm_head.weight}), except that each layer's q/k/v and gate/up
+     * projections are stored fused: {@code model.layers.i.self_attn.qkv_proj.weight} (rows q, k, v; with a
+     * {@code .bias} when any of them has one, zeros for a part without) and
+     * {@code model.layers.i.mlp.gate_up_proj.weight} (rows gate, up; {@code .bias} likewise). A tied
+     * {@code lm_head} is the embedding and is not listed twice. The arrays are the model's own (the
+     * {@link Linear}s view their rows): do not close them.
+     */
+    public Map<String, NDArray> weights() {
+        Map<String, NDArray> w = new LinkedHashMap<>();
+        w.put("model.embed_tokens.weight", embedTokens);
+        for (int i = 0; i < layers.size(); i++) {
+            Layer l = layers.get(i);
+            String p = "model.layers." + i + ".";
+            w.put(p + "input_layernorm.weight", l.inputNorm);
+            w.put(p + "self_attn.qkv_proj.weight", l.qkvW);
+            putIfPresent(w, p + "self_attn.qkv_proj.bias", l.qkvB);
+            w.put(p + "self_attn.o_proj.weight", l.o.weight());
+            putIfPresent(w, p + "self_attn.o_proj.bias", l.o.bias());
+            w.put(p + "post_attention_layernorm.weight", l.postNorm);
+            w.put(p + "mlp.gate_up_proj.weight", l.guW);
+            putIfPresent(w, p + "mlp.gate_up_proj.bias", l.guB);
+            w.put(p + "mlp.down_proj.weight", l.down.weight());
+            putIfPresent(w, p + "mlp.down_proj.bias", l.down.bias());
+        }
+        w.put("model.norm.weight", finalNorm);
+        if (!config.tieWordEmbeddings()) {
+            w.put("lm_head.weight", lmHead.weight());
+        }
+        return Collections.unmodifiableMap(w);
+    }
+
+    private static void putIfPresent(Map<String, NDArray> w, String name, NDArray a) {
+        if (a != null) {
+            w.put(name, a);
+        }
+    }
+
+    /**
+     * {@link #weights()} made trainable, for full-parameter training: a gradient is attached to every
+     * array in place, so forward passes inside a gradient collector compute the gradients of all weights
+     * (through the fused q/k/v and gate/up products, the default), and an optimizer's in-place updates reach
+     * the {@link Linear}s' row views. From then on the model stays trainable.
+     *
+     * @throws IllegalStateException when the weights are not fp32 (optimizer state and updates are fp32:
+     *     load the model with {@code DataType.FLOAT32})
+     */
+    public Map<String, NDArray> trainableWeights() {
+        if (dtype != DataType.FLOAT32) {
+            throw new IllegalStateException("full-parameter training needs fp32 weights; this model computes in "
+                    + dtype + " (load it with DataType.FLOAT32)");
+        }
+        Map<String, NDArray> w = weights();
+        for (NDArray a : w.values()) {
+            if (!a.hasGradient()) {
+                a.setRequiresGradient(true);
+            }
+        }
+        return w;
+    }
+
+    /**
+     * Saves the model as a Hugging Face folder: {@code config.json} and {@code model.safetensors} with
+     * transformers' tensor names, q/k/v and gate/up unfused, in the compute dtype, so that {@link #load}
+     * and transformers read it back. A fresh folder appears complete or not at all (filled beside it, then
+     * renamed); in an existing folder each file is replaced atomically. Run it outside a gradient collector.
+     */
+    public void save(Path folder) throws IOException {
+        try (NDManager scope = manager.newSubManager()) {
+            Map<String, NDArray> t = new LinkedHashMap<>();
+            t.put("model.embed_tokens.weight", embedTokens);
+            for (int i = 0; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                String p = "model.layers." + i + ".";
+                t.put(p + "input_layernorm.weight", l.inputNorm);
+                unfuse(t, l.qkvW, l.qkvB, scope, l.q, l.k, l.v);
+                t.put(p + "self_attn.o_proj.weight", l.o.weight());
+                putIfPresent(t, p + "self_attn.o_proj.bias", l.o.bias());
+                t.put(p + "post_attention_layernorm.weight", l.postNorm);
+                unfuse(t, l.guW, l.guB, scope, l.gate, l.up);
+                t.put(p + "mlp.down_proj.weight", l.down.weight());
+                putIfPresent(t, p + "mlp.down_proj.bias", l.down.bias());
+            }
+            t.put("model.norm.weight", finalNorm);
+            if (!config.tieWordEmbeddings()) {
+                t.put("lm_head.weight", lmHead.weight());
+            }
+            ModelWriter.write(folder, config, dtype, t, scope);
+        }
+    }
+
+    /** The row blocks of a fused weight (and bias, for the parts that have one), as separate arrays of {@code scope}. */
+    private static void unfuse(Map<String, NDArray> out, NDArray w, NDArray b, NDManager scope, Linear... parts) {
+        long off = 0;
+        for (Linear part : parts) {
+            long rows = part.outFeatures();
+            NDArray pw = w.get(new NDIndex().addSliceDim(off, off + rows));
+            pw.attach(scope);
+            out.put(part.name() + ".weight", pw);
+            if (part.bias() != null) {
+                NDArray pb = b.get(new NDIndex().addSliceDim(off, off + rows));
+                pb.attach(scope);
+                out.put(part.name() + ".bias", pb);
+            }
+            off += rows;
+        }
+    }
+
     // ---------------------------------------------------------------- forward
 
     /**

@@ -3,10 +3,17 @@ package ai.lorapar.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.lorapar.io.SafetensorsDtype;
+import ai.lorapar.io.SafetensorsFile;
+import ai.lorapar.io.SafetensorsWriter;
 import ai.lorapar.lora.LoraTensorName;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
@@ -247,6 +254,80 @@ public final class MaskedAdamW implements AutoCloseable {
     /** The boolean masks in use, by parameter name. */
     public Map<String, NDArray> masks() {
         return masks;
+    }
+
+    // ---------------------------------------------------------------- state for checkpoints
+
+    /** The safetensors metadata format of {@link #saveState}. */
+    static final String STATE_FORMAT = "lorapar-masked-adamw";
+
+    /**
+     * Saves the step count and both moments of every parameter ({@code exp_avg/<name>},
+     * {@code exp_avg_sq/<name>}, fp32, PyTorch's names) to one safetensors file, atomically. The
+     * hyper-parameters and masks are not saved: they belong to the run's configuration.
+     */
+    public void saveState(Path file) throws IOException {
+        Map<String, NDArray> t = new LinkedHashMap<>();
+        for (String name : params.keySet()) {
+            t.put("exp_avg/" + name, firstMoment.get(name));
+            t.put("exp_avg_sq/" + name, secondMoment.get(name));
+        }
+        SafetensorsWriter.write(file, t, Map.of("format", STATE_FORMAT, "step", Long.toString(step)));
+    }
+
+    /**
+     * Restores the step count and moments saved by {@link #saveState}, exactly, in place. Every tensor is
+     * checked (present, same shape, no extra one) before anything changes.
+     *
+     * @throws IOException naming the file and the tensor that is missing, extra or of another shape
+     */
+    public void loadState(Path file) throws IOException {
+        try (SafetensorsFile f = SafetensorsFile.open(file); NDManager s = manager.newSubManager()) {
+            if (!STATE_FORMAT.equals(f.metadata().get("format"))) {
+                throw new IOException(file + ": not a masked AdamW state file (metadata format is "
+                        + f.metadata().get("format") + ", expected " + STATE_FORMAT + ")");
+            }
+            long savedStep;
+            try {
+                savedStep = Long.parseLong(f.metadata().getOrDefault("step", ""));
+            } catch (NumberFormatException e) {
+                throw new IOException(file + ": metadata 'step' is not an integer: " + f.metadata().get("step"), e);
+            }
+            if (savedStep < 0) {
+                throw new IOException(file + ": metadata 'step' is negative: " + savedStep);
+            }
+            // identity keys: DJL's NDArray.equals compares contents (and hashCode is 0)
+            Map<NDArray, NDArray> copies = new IdentityHashMap<>();
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                for (String kind : new String[] {"exp_avg/", "exp_avg_sq/"}) {
+                    String key = kind + e.getKey();
+                    if (!f.contains(key)) {
+                        throw new IOException(file + ": missing tensor '" + key + "'");
+                    }
+                    if (!f.info(key).shape().equals(e.getValue().getShape())
+                            || f.info(key).dtype() != SafetensorsDtype.F32) {
+                        throw new IOException(file + ": tensor '" + key + "' is " + f.info(key).dtype() + " "
+                                + f.info(key).shape() + ", expected F32 " + e.getValue().getShape());
+                    }
+                    NDArray loaded = f.load(key, s).toDevice(e.getValue().getDevice(), false);
+                    loaded.attach(s);
+                    copies.put(kind.equals("exp_avg/") ? firstMoment.get(e.getKey()) : secondMoment.get(e.getKey()),
+                            loaded);
+                }
+            }
+            if (f.names().size() != 2 * params.size()) {
+                for (String key : f.names()) {
+                    String name = key.substring(key.indexOf('/') + 1);
+                    if (!params.containsKey(name)) {
+                        throw new IOException(file + ": tensor '" + key + "' names no parameter of this optimizer");
+                    }
+                }
+            }
+            for (Map.Entry<NDArray, NDArray> c : copies.entrySet()) {
+                c.getKey().set(new NDIndex("..."), c.getValue());
+            }
+            step = savedStep;
+        }
     }
 
     @Override

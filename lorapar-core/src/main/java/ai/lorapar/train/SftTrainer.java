@@ -1,0 +1,511 @@
+package ai.lorapar.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.training.GradientCollector;
+import ai.lorapar.data.EncodedDataset;
+import ai.lorapar.data.EncodedExample;
+import ai.lorapar.data.Example;
+import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.data.TokenBatch;
+import ai.lorapar.lora.LoraModel;
+import ai.lorapar.model.DecoderModel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * Supervised fine-tuning, LoRA-PAR's stage 1 (usable alone): the examples' answers are learnt under
+ * masked AdamW, only the elements of the stage's mask changing.
+ *
+ * <pre>{@code
+ * StageReport r = SftTrainer.builder(lora, encoder)
+ *         .masks(stageMasks.stage1())                     // null: every element trains
+ *         .config(SftConfig.builder().learningRate(2e-4).build())
+ *         .checkpoints(Path.of("run/sft"), 100)           // resumes from the latest checkpoint there
+ *         .listener(TrainingListener.logging(10))
+ *         .build()
+ *         .train(system1Examples);
+ * }</pre>
+ *
+ * <p><b>Loop.</b> The examples are encoded once ({@link ExampleEncoder}: answer-only labels,
+ * truncation; skipped examples are counted in the report). Each epoch a seeded permutation (optionally
+ * grouped by length) is cut into micro-batches, which are right-padded ({@link TokenBatch}), run forward
+ * in training mode (LoRA dropout on) and backward; after {@code gradientAccumulation} micro-batches one
+ * optimizer step follows, and the last, shorter group of an epoch is stepped too (as transformers'
+ * Trainer does). The loss of a step is normalised over the whole accumulated step, per answer token by
+ * default ({@link SftConfig.LossNormalization}); the token counts are known on the host, so nothing is
+ * read back for it. The number of optimizer steps is known up front, for the learning-rate schedule.
+ *
+ * <p><b>Masks.</b> {@link MaskedAdamW} with the stage's mask: a frozen element stays bit-identical
+ * through the stage, weight decay included.
+ *
+ * <p><b>NaN guard.</b> Before each optimizer step one scalar is read back: the step's loss plus the sum
+ * of every gradient, which is NaN or infinite exactly when the loss or a gradient element is. Then the
+ * run stops with a {@link TrainingDivergedException} naming the step (and the tensor), before any
+ * parameter or optimizer state changes.
+ *
+ * <p><b>Checkpoints and resume.</b> With {@link Builder#checkpoints} a checkpoint ({@link
+ * TrainingCheckpoint}) is written atomically every k steps and after the last, keeping the newest
+ * {@link Builder#keepCheckpoints}. When the folder already holds one, {@link #train} resumes from it:
+ * same parameters, optimizer moments and step, data position; the dropout masks are reseeded from
+ * (seed, micro-batch number) before every micro-batch, so a resumed run on the CPU produces bit for bit
+ * the parameters of an uninterrupted one. A checkpoint of another model, LoRA config, training config,
+ * mask or data is refused ({@link CheckpointMismatchException}); a checkpoint of a completed stage is
+ * restored and nothing is trained.
+ *
+ * <p>Full-parameter training of a small model runs through the same loop with
+ * {@link #builder(TrainingTarget, ExampleEncoder)} and {@link TrainingTarget#fullParameters}.
+ */
+public final class SftTrainer {
+    /** The stage name of SFT in checkpoints, reports and listener events. */
+    public static final String STAGE = "sft";
+    private static final Logger LOG = LoggerFactory.getLogger(SftTrainer.class);
+    /** Separates the dropout seeds' stream from the data order's. */
+    private static final long DROPOUT_STREAM = 0x5DEECE66DL;
+
+    private final TrainingTarget target;
+    private final ExampleEncoder encoder;
+    private final Map<String, NDArray> masks;
+    private final SftConfig config;
+    private final List<TrainingListener> listeners;
+    private final CheckpointStore store;
+    private final int checkpointEvery;
+    private final Evaluator evaluator;
+    private final int evaluateEvery;
+    private final String stage;
+
+    private SftTrainer(Builder b) {
+        this.target = b.target;
+        this.encoder = b.encoder;
+        this.masks = b.masks;
+        this.config = b.config;
+        this.listeners = List.copyOf(b.listeners);
+        this.store = b.checkpointFolder == null ? null : new CheckpointStore(b.checkpointFolder, b.keepCheckpoints);
+        this.checkpointEvery = b.checkpointEvery;
+        this.evaluator = b.evaluator;
+        this.evaluateEvery = b.evaluateEvery;
+        this.stage = b.stage;
+    }
+
+    /** SFT of {@code lora}'s adapters. */
+    public static Builder builder(LoraModel lora, ExampleEncoder encoder) {
+        return new Builder(TrainingTarget.lora(lora), encoder);
+    }
+
+    /** SFT of {@code target}: LoRA adapters or, with {@link TrainingTarget#fullParameters}, every weight. */
+    public static Builder builder(TrainingTarget target, ExampleEncoder encoder) {
+        return new Builder(target, encoder);
+    }
+
+    public SftConfig config() {
+        return config;
+    }
+
+    public TrainingTarget target() {
+        return target;
+    }
+
+    /** Where the examples are and where the next step starts. */
+    private static final class Position {
+        int epoch;
+        long microBatchInEpoch;
+        long microBatchesDone;
+        long step;
+        long examplesSeen;
+        long tokens;
+        long answerTokens;
+        double lastLoss = Double.NaN;
+    }
+
+    /**
+     * Trains on {@code examples} (or resumes, see the class comment) and returns what was done.
+     *
+     * @throws IllegalArgumentException when no example is left to train on after encoding
+     * @throws TrainingDivergedException when a loss or gradient is NaN or infinite (no parameter changed)
+     * @throws CheckpointMismatchException when the checkpoint folder holds another run's checkpoint
+     * @throws IOException when a checkpoint cannot be written or read
+     */
+    public StageReport train(List<Example> examples) throws IOException {
+        long started = System.nanoTime();
+        ExampleEncoder enc = config.maxLength() > 0 && config.maxLength() != encoder.maxLength()
+                ? encoder.toBuilder().maxLength(config.maxLength()).build() : encoder;
+        EncodedDataset data = enc.encodeAll(examples);
+        if (data.size() == 0) {
+            throw new IllegalArgumentException("no example to train on: " + (examples.isEmpty() ? "the list is empty"
+                    : "all " + examples.size() + " were skipped as longer than " + enc.maxLength() + " tokens ("
+                            + enc.truncation() + ")"));
+        }
+        List<EncodedExample> rows = data.examples();
+        int[] lengths = rows.stream().mapToInt(EncodedExample::length).toArray();
+        BatchPlan plan = new BatchPlan(lengths, config.microBatchSize(), config.gradientAccumulation(),
+                config.groupByLength(), config.seed());
+        long total = config.maxSteps() > 0 ? config.maxSteps() : config.epochs() * plan.stepsPerEpoch();
+
+        DecoderModel model = target.model();
+        Map<String, NDArray> params = target.parameters();
+        long trainable = 0;
+        for (NDArray p : params.values()) {
+            trainable += p.size();
+        }
+        Fingerprints.MaskSummary maskSummary = Fingerprints.masks(masks, params);
+        ModelDigest digest = ModelDigest.of(model);
+        Map<String, String> fingerprints = new LinkedHashMap<>();
+        fingerprints.put(Fingerprints.MODEL, Fingerprints.model(model));
+        fingerprints.put(Fingerprints.TARGET, target.description());
+        fingerprints.put(Fingerprints.TRAINING, config.fingerprint());
+        fingerprints.put(Fingerprints.MASKS, maskSummary.fingerprint());
+        fingerprints.put(Fingerprints.DATA, Fingerprints.examples(rows));
+
+        Position pos = new Position();
+        long resumedFrom = 0;
+        Path lastCheckpoint = null;
+        try (MaskedAdamW optimizer = MaskedAdamW.builder().learningRate(config.learningRate())
+                .betas(config.beta1(), config.beta2()).epsilon(config.epsilon()).weightDecay(config.weightDecay())
+                .maxGradNorm(config.maxGradNorm()).schedule(config.schedule(), total).build(params, masks)) {
+            Gradients.zero(params.values());
+            if (store != null) {
+                Optional<Path> latest = store.latest();
+                if (latest.isPresent()) {
+                    TrainerState st = TrainingCheckpoint.restore(latest.get(), stage, fingerprints, digest, target,
+                            optimizer);
+                    pos.epoch = st.epoch();
+                    pos.microBatchInEpoch = st.microBatchInEpoch();
+                    pos.microBatchesDone = st.microBatchesDone();
+                    pos.step = st.step();
+                    pos.examplesSeen = st.examplesSeen();
+                    pos.tokens = st.tokens();
+                    pos.answerTokens = st.answerTokens();
+                    pos.lastLoss = st.lastLoss();
+                    resumedFrom = st.step();
+                    lastCheckpoint = latest.get();
+                    LOG.info("{}: resuming from {} (step {} of {}{})", stage, latest.get(), st.step(), total,
+                            st.completed() ? ", stage complete" : "");
+                }
+            }
+            StageStart start = new StageStart(stage, total, pos.step, rows.size(), data.skipped().size(), trainable,
+                    maskSummary.activeElements(), target.description());
+            listeners.forEach(l -> l.onStageStart(start));
+
+            double lossSum = 0;
+            long stepsRun = 0;
+            double windowLoss = 0;
+            int windowSteps = 0;
+            long windowTokens = 0;
+            long windowStart = System.nanoTime();
+            List<int[]> epochBatches = pos.step < total ? plan.epoch(pos.epoch) : null;
+            while (pos.step < total) {
+                int first = (int) pos.microBatchInEpoch;
+                int count = plan.stepLength(first);
+                List<List<EncodedExample>> micro = new ArrayList<>(count);
+                for (int i = first; i < first + count; i++) {
+                    List<EncodedExample> mb = new ArrayList<>();
+                    for (int idx : epochBatches.get(i)) {
+                        mb.add(rows.get(idx));
+                    }
+                    micro.add(mb);
+                }
+                long stepNumber = pos.step + 1;
+                StepOutcome out = step(model, params, micro, pos.microBatchesDone, enc.padId(), stepNumber);
+                MaskedAdamW.StepResult r = optimizer.step();
+                optimizer.zeroGradients();
+
+                pos.step = stepNumber;
+                pos.microBatchesDone += count;
+                pos.microBatchInEpoch += count;
+                if (pos.microBatchInEpoch >= plan.microBatchesPerEpoch()) {
+                    pos.epoch++;
+                    pos.microBatchInEpoch = 0;
+                    if (pos.step < total) {
+                        epochBatches = plan.epoch(pos.epoch);
+                    }
+                }
+                pos.examplesSeen += out.examples;
+                pos.tokens += out.tokens;
+                pos.answerTokens += out.answerTokens;
+                pos.lastLoss = out.loss;
+                lossSum += out.loss;
+                stepsRun++;
+                windowLoss += out.loss;
+                windowSteps++;
+                windowTokens += out.tokens;
+
+                if (store != null && (pos.step % checkpointEvery == 0 || pos.step == total)) {
+                    TrainerState st = new TrainerState(stage, pos.step, total, pos.epoch, pos.microBatchInEpoch,
+                            pos.microBatchesDone, pos.examplesSeen, pos.tokens, pos.answerTokens, pos.step == total,
+                            pos.lastLoss, fingerprints, digest, null);
+                    Path written = store.write(pos.step,
+                            tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
+                    lastCheckpoint = written;
+                    long s = pos.step;
+                    listeners.forEach(l -> l.onCheckpoint(stage, s, written));
+                }
+                if (pos.step % config.loggingSteps() == 0 || pos.step == total) {
+                    double seconds = (System.nanoTime() - windowStart) / 1e9;
+                    StepMetrics m = new StepMetrics(stage, pos.step, total,
+                            pos.epoch + (double) pos.microBatchInEpoch / plan.microBatchesPerEpoch(),
+                            windowLoss / windowSteps, r.learningRate(), r.gradNorm(),
+                            seconds > 0 ? windowTokens / seconds : Double.NaN, maskSummary.activeElements(), pos.tokens,
+                            pos.answerTokens);
+                    listeners.forEach(l -> l.onStep(m));
+                    windowLoss = 0;
+                    windowSteps = 0;
+                    windowTokens = 0;
+                    windowStart = System.nanoTime();
+                }
+                if (evaluator != null && (pos.step % evaluateEvery == 0 || pos.step == total)) {
+                    Map<String, Double> metrics = evaluator.evaluate(model, pos.step);
+                    long s = pos.step;
+                    listeners.forEach(l -> l.onEvaluation(stage, s, metrics));
+                }
+            }
+            StageReport report = new StageReport(stage, pos.step, total, resumedFrom, rows.size(),
+                    data.skipped().size(), data.truncatedCount(), pos.tokens, pos.answerTokens, pos.lastLoss,
+                    stepsRun > 0 ? lossSum / stepsRun : Double.NaN, Duration.ofNanos(System.nanoTime() - started),
+                    lastCheckpoint);
+            listeners.forEach(l -> l.onStageEnd(report));
+            return report;
+        }
+    }
+
+    /** What the forward/backward passes of one optimizer step gave. */
+    private record StepOutcome(double loss, long examples, long tokens, long answerTokens) {}
+
+    /**
+     * Forward and backward of the micro-batches of one optimizer step, gradients accumulating on the
+     * parameters; then the NaN guard's one host read. Leaves the optimizer step to the caller.
+     */
+    private StepOutcome step(DecoderModel model, Map<String, NDArray> params, List<List<EncodedExample>> micro,
+            long microBatchesDone, long padId, long stepNumber) {
+        long counted = 0;
+        long examples = 0;
+        long tokens = 0;
+        for (List<EncodedExample> mb : micro) {
+            for (EncodedExample e : mb) {
+                counted += SftLoss.countedTokens(e);
+                tokens += e.length();
+            }
+            examples += mb.size();
+        }
+        try (NDManager scope = model.manager().newSubManager()) {
+            // every input of the step goes to the device first, while it is idle: the passes below then run
+            // back to back (on a GPU a host-to-device copy waits for the work queued before it)
+            List<TokenBatch> batches = new ArrayList<>(micro.size());
+            List<NDArray> weights = new ArrayList<>(micro.size());
+            for (List<EncodedExample> mb : micro) {
+                batches.add(TokenBatch.of(mb, padId, scope));
+                weights.add(scope.create(rowWeights(mb, counted, examples)));
+            }
+            NDArray loss = null;
+            for (int i = 0; i < micro.size(); i++) {
+                target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
+                try (TokenBatch batch = batches.get(i)) {
+                    NDArray part;
+                    try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
+                        part = SftLoss.weightedTokenNll(model, batch, weights.get(i), true);
+                        gc.backward(part);
+                    }
+                    NDArray detached = part.stopGradient();
+                    detached.attach(scope);
+                    loss = loss == null ? detached : attach(loss.add(detached), scope);
+                }
+            }
+            double stepLoss = checkFinite(params, loss, scope, stepNumber);
+            return new StepOutcome(stepLoss, examples, tokens, counted);
+        }
+    }
+
+    /** Row weights of one micro-batch: 1/N (per token) or 1/(n_r·E) (per example); see {@link SftLoss}. */
+    private float[] rowWeights(List<EncodedExample> mb, long stepCounted, long stepExamples) {
+        float[] w = new float[mb.size()];
+        for (int r = 0; r < w.length; r++) {
+            w[r] = switch (config.lossNormalization()) {
+                case PER_TOKEN -> (float) (1.0 / Math.max(1, stepCounted));
+                case PER_EXAMPLE -> (float) (1.0 / (Math.max(1, SftLoss.countedTokens(mb.get(r))) * (double) stepExamples));
+            };
+        }
+        return w;
+    }
+
+    /**
+     * The NaN guard: one host read of (loss + Σ every gradient element, loss), non-finite exactly when the
+     * loss or a gradient element is. On failure the culprit is found (more reads, failure path only), the
+     * gradients are zeroed and {@link TrainingDivergedException} is thrown, before the optimizer step.
+     * (When {@link MaskedAdamW} refuses non-finite gradients itself, this check still names the loss.)
+     *
+     * @return the step's loss
+     */
+    private double checkFinite(Map<String, NDArray> params, NDArray loss, NDManager scope, long stepNumber) {
+        NDList sums = new NDList(params.size() + 1);
+        sums.add(loss);
+        for (NDArray p : params.values()) {
+            NDArray g = p.getGradient();
+            g.attach(scope);
+            sums.add(attach(g.sum(), scope));
+        }
+        NDArray all = attach(attach(NDArrays.stack(sums), scope).sum(), scope);
+        float[] v = attach(NDArrays.stack(new NDList(all, loss)), scope).toFloatArray();
+        if (Float.isFinite(v[0])) {
+            return v[1];
+        }
+        String what;
+        if (!Float.isFinite(v[1])) {
+            what = "the loss is " + v[1];
+        } else {
+            what = "the gradient is not finite";
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                NDArray g = attach(e.getValue().getGradient(), scope);
+                if (!Float.isFinite(attach(g.sum(), scope).getFloat())) {
+                    what = "the gradient of '" + e.getKey() + "' has NaN or infinite elements";
+                    break;
+                }
+            }
+        }
+        for (NDArray p : params.values()) {
+            attach(p.getGradient(), scope).set(new NDIndex("..."), 0f); // exact zeros, NaN included
+        }
+        throw new TrainingDivergedException(stage, stepNumber, what);
+    }
+
+    private static NDArray attach(NDArray a, NDManager scope) {
+        a.attach(scope);
+        return a;
+    }
+
+    /** Settings of an {@link SftTrainer}. */
+    public static final class Builder {
+        private final TrainingTarget target;
+        private final ExampleEncoder encoder;
+        private Map<String, NDArray> masks;
+        private SftConfig config = SftConfig.defaults();
+        private final List<TrainingListener> listeners = new ArrayList<>();
+        private Path checkpointFolder;
+        private int checkpointEvery;
+        private int keepCheckpoints = 3;
+        private Evaluator evaluator;
+        private int evaluateEvery;
+        private String stage = STAGE;
+
+        private Builder(TrainingTarget target, ExampleEncoder encoder) {
+            this.target = Objects.requireNonNull(target, "target");
+            this.encoder = Objects.requireNonNull(encoder, "encoder");
+        }
+
+        /**
+         * The stage's element masks by parameter name (true = trainable; boolean or 0/1 arrays of the
+         * parameters' shapes, e.g. {@code StageMasks.stage1()}), or null (the default) to train every element.
+         */
+        public Builder masks(Map<String, NDArray> masks) {
+            this.masks = masks;
+            return this;
+        }
+
+        /** The training settings (default {@link SftConfig#defaults()}, the paper's stage 1). */
+        public Builder config(SftConfig config) {
+            this.config = Objects.requireNonNull(config, "config");
+            return this;
+        }
+
+        /** Adds a listener (called in the order added). */
+        public Builder listener(TrainingListener listener) {
+            this.listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /** Adds listeners. */
+        public Builder listeners(Collection<TrainingListener> listeners) {
+            listeners.forEach(this::listener);
+            return this;
+        }
+
+        /**
+         * Checkpoints into {@code folder} every {@code everySteps} optimizer steps and after the last; a
+         * run resumes from the latest checkpoint there. Without this no checkpoint is written.
+         */
+        public Builder checkpoints(Path folder, int everySteps) {
+            if (everySteps < 1) {
+                throw new IllegalArgumentException("checkpoint interval must be >= 1 step, got " + everySteps);
+            }
+            this.checkpointFolder = Objects.requireNonNull(folder, "folder");
+            this.checkpointEvery = everySteps;
+            return this;
+        }
+
+        /** How many checkpoints to keep, newest first (default 3). */
+        public Builder keepCheckpoints(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("checkpoints to keep must be >= 1, got " + n);
+            }
+            this.keepCheckpoints = n;
+            return this;
+        }
+
+        /** Runs {@code evaluator} every {@code everySteps} optimizer steps and after the last. */
+        public Builder evaluator(Evaluator evaluator, int everySteps) {
+            if (everySteps < 1) {
+                throw new IllegalArgumentException("evaluation interval must be >= 1 step, got " + everySteps);
+            }
+            this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
+            this.evaluateEvery = everySteps;
+            return this;
+        }
+
+        /** The stage's name in checkpoints, reports and events (default {@value SftTrainer#STAGE}). */
+        public Builder stageName(String name) {
+            if (name == null || name.isBlank()) {
+                throw new IllegalArgumentException("stage name must not be blank");
+            }
+            this.stage = name;
+            return this;
+        }
+
+        /**
+         * @throws IllegalArgumentException when a mask names no parameter, a parameter has no mask, or
+         *     shapes differ (naming the tensor)
+         * @throws IllegalStateException when the LoRA adapters are merged or disabled
+         */
+        public SftTrainer build() {
+            if (target instanceof TrainingTarget.Lora l) {
+                if (l.lora().isMerged()) {
+                    throw new IllegalStateException("cannot train merged LoRA adapters: unmerge() first");
+                }
+                if (!l.lora().isEnabled()) {
+                    throw new IllegalStateException("cannot train disabled LoRA adapters: setEnabled(true) first");
+                }
+            }
+            if (masks != null) {
+                Map<String, NDArray> params = target.parameters();
+                for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                    NDArray m = masks.get(e.getKey());
+                    if (m == null) {
+                        throw new IllegalArgumentException("no mask for parameter '" + e.getKey() + "' (the masks cover "
+                                + masks.size() + " tensors, the parameters are " + params.size() + ")");
+                    }
+                    if (!m.getShape().equals(e.getValue().getShape())) {
+                        throw new IllegalArgumentException("mask of '" + e.getKey() + "' has shape " + m.getShape()
+                                + ", the parameter has " + e.getValue().getShape());
+                    }
+                }
+                for (String name : masks.keySet()) {
+                    if (!params.containsKey(name)) {
+                        throw new IllegalArgumentException("mask '" + name + "' names no trained parameter");
+                    }
+                }
+            }
+            return new SftTrainer(this);
+        }
+    }
+}
