@@ -1,10 +1,7 @@
 package ai.lorapar.train;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.data.EncodedDataset;
 import ai.lorapar.data.EncodedExample;
@@ -340,44 +337,9 @@ public final class SftTrainer {
         return w;
     }
 
-    /**
-     * The NaN guard: one host read of (loss + Σ every gradient element, loss), non-finite exactly when the
-     * loss or a gradient element is. On failure the culprit is found (more reads, failure path only), the
-     * gradients are zeroed and {@link TrainingDivergedException} is thrown, before the optimizer step.
-     * (When {@link MaskedAdamW} refuses non-finite gradients itself, this check still names the loss.)
-     *
-     * @return the step's loss
-     */
+    /** The NaN guard ({@link NonFiniteGuard}): one host read; returns the step's loss. */
     private double checkFinite(Map<String, NDArray> params, NDArray loss, NDManager scope, long stepNumber) {
-        NDList sums = new NDList(params.size() + 1);
-        sums.add(loss);
-        for (NDArray p : params.values()) {
-            NDArray g = p.getGradient();
-            g.attach(scope);
-            sums.add(attach(g.sum(), scope));
-        }
-        NDArray all = attach(attach(NDArrays.stack(sums), scope).sum(), scope);
-        float[] v = attach(NDArrays.stack(new NDList(all, loss)), scope).toFloatArray();
-        if (Float.isFinite(v[0])) {
-            return v[1];
-        }
-        String what;
-        if (!Float.isFinite(v[1])) {
-            what = "the loss is " + v[1];
-        } else {
-            what = "the gradient is not finite";
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                NDArray g = attach(e.getValue().getGradient(), scope);
-                if (!Float.isFinite(attach(g.sum(), scope).getFloat())) {
-                    what = "the gradient of '" + e.getKey() + "' has NaN or infinite elements";
-                    break;
-                }
-            }
-        }
-        for (NDArray p : params.values()) {
-            attach(p.getGradient(), scope).set(new NDIndex("..."), 0f); // exact zeros, NaN included
-        }
-        throw new TrainingDivergedException(stage, stepNumber, what);
+        return NonFiniteGuard.check(stage, stepNumber, params, loss, null, scope)[0];
     }
 
     private static NDArray attach(NDArray a, NDManager scope) {
