@@ -60,6 +60,8 @@ public final class GrpoConfig {
     private final String systemPrompt;
     private final boolean keepEncoderSystemPrompt;
     private final int completionLogEvery;
+    private final long maxSteps;
+    private final int loggingSteps;
 
     private GrpoConfig(Builder b) {
         this.learningRate = b.learningRate;
@@ -88,6 +90,8 @@ public final class GrpoConfig {
         this.systemPrompt = b.systemPrompt;
         this.keepEncoderSystemPrompt = b.keepEncoderSystemPrompt;
         this.completionLogEvery = b.completionLogEvery;
+        this.maxSteps = b.maxSteps;
+        this.loggingSteps = b.loggingSteps;
     }
 
     /** The paper's stage-2 defaults (see the class comment). */
@@ -124,6 +128,8 @@ public final class GrpoConfig {
         b.systemPrompt = systemPrompt;
         b.keepEncoderSystemPrompt = keepEncoderSystemPrompt;
         b.completionLogEvery = completionLogEvery;
+        b.maxSteps = maxSteps;
+        b.loggingSteps = loggingSteps;
         return b;
     }
 
@@ -246,10 +252,54 @@ public final class GrpoConfig {
         return completionLogEvery;
     }
 
-    /** The number of optimizer steps of a run over {@code prompts} prompts. */
+    /** Optimizer steps of the run when positive (overriding {@link #epochs()}); 0: whole epochs. */
+    public long maxSteps() {
+        return maxSteps;
+    }
+
+    /** Every how many optimizer steps {@code TrainingListener}s get a report (and after the last step). */
+    public int loggingSteps() {
+        return loggingSteps;
+    }
+
+    /**
+     * The number of optimizer steps of a run over {@code prompts} prompts: {@link #maxSteps()} when set,
+     * else whole epochs (an epoch's last update takes the prompts that are left).
+     */
     public long totalSteps(int prompts) {
+        if (maxSteps > 0) {
+            return maxSteps;
+        }
         long updatesPerEpoch = (prompts + promptsPerUpdate() - 1) / promptsPerUpdate();
         return updatesPerEpoch * epochs * updatesPerGeneration;
+    }
+
+    /**
+     * What determines the trained weights, as text: every setting except {@link #completionLogEvery()} and
+     * {@link #loggingSteps()}, the rewards by name and weight (the functions' code is not seen) and the
+     * system prompt (whose effect the data fingerprint also sees). Checkpoints record it; a run resumes only
+     * from a checkpoint with the same one.
+     */
+    public String fingerprint() {
+        return String.format(Locale.ROOT, "grpo(lr=%s, schedule=%s, betas=(%s, %s), eps=%s, weight_decay=%s, "
+                + "max_grad_norm=%s, group=%d, prompts_per_step=%d, accumulation=%d, micro_batch=%d, max_prompt=%d, "
+                + "max_completion=%d, temperature=%s, stop_at_eos=%s, clip=%s, beta_kl=%s, mu=%d, advantages=%s, "
+                + "loss=%s, epochs=%d, max_steps=%d, seed=%d, rewards=%s, system_prompt=%s)", learningRate, schedule,
+                beta1, beta2, adamEpsilon, weightDecay, maxGradNorm, groupSize, promptsPerStep, gradientAccumulation,
+                microBatchSize, maxPromptTokens, maxCompletionTokens, temperature, stopAtEos, clipEpsilon, klBeta,
+                updatesPerGeneration, advantageScaling, lossAggregation, epochs, maxSteps, seed, rewards,
+                keepEncoderSystemPrompt ? "<encoder's>" : systemPrompt == null ? "<none>"
+                        : "sha256:" + sha256(systemPrompt));
+    }
+
+    private static String sha256(String s) {
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(
+                    s.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
     }
 
     @Override
@@ -290,6 +340,8 @@ public final class GrpoConfig {
         private String systemPrompt = GsmRewards.SYSTEM_PROMPT;
         private boolean keepEncoderSystemPrompt;
         private int completionLogEvery = 10;
+        private long maxSteps;
+        private int loggingSteps = 1;
 
         private Builder() {}
 
@@ -484,7 +536,32 @@ public final class GrpoConfig {
             return this;
         }
 
+        /**
+         * Optimizer steps of the run, overriding {@link #epochs} (the prompts cycle through as many shuffled
+         * epochs as needed); 0 (the default) for whole epochs. A multiple of {@link #updatesPerGeneration}.
+         */
+        public Builder maxSteps(long steps) {
+            if (steps < 0) {
+                throw new IllegalArgumentException("maxSteps must be >= 0, got " + steps);
+            }
+            this.maxSteps = steps;
+            return this;
+        }
+
+        /** Every how many optimizer steps listeners get a report (default 1: GRPO steps are long). */
+        public Builder loggingSteps(int n) {
+            this.loggingSteps = positive("loggingSteps", n);
+            return this;
+        }
+
+        /**
+         * @throws IllegalArgumentException when {@link #maxSteps} is not a multiple of μ
+         */
         public GrpoConfig build() {
+            if (maxSteps % updatesPerGeneration != 0) {
+                throw new IllegalArgumentException("maxSteps " + maxSteps + " is not a multiple of updatesPerGeneration "
+                        + updatesPerGeneration + " (a rollout is trained on for mu steps)");
+            }
             return new GrpoConfig(this);
         }
 

@@ -1,18 +1,30 @@
 package ai.lorapar.train.grpo;
 
+import ai.lorapar.train.StageReport;
+
 import java.util.List;
 
 /**
- * The outcome of {@link GrpoTrainer#train}: the metrics of every optimizer step.
+ * The outcome of {@link GrpoTrainer#train}: the stage's report and the metrics of every optimizer step this
+ * run took (after a resume, the steps since the checkpoint).
  *
- * @param steps one entry per optimizer step, in order
- * @param prompts the number of distinct prompts trained on
- * @param seconds wall-clock seconds of the run
+ * @param stage what the stage did, as every trainer reports it (steps before a resume included)
+ * @param steps one entry per optimizer step of this run, in order
  */
-public record GrpoReport(List<GrpoStepMetrics> steps, int prompts, double seconds) {
+public record GrpoReport(StageReport stage, List<GrpoStepMetrics> steps) {
 
     public GrpoReport {
         steps = List.copyOf(steps);
+    }
+
+    /** The number of distinct prompts trained on. */
+    public int prompts() {
+        return stage.examples();
+    }
+
+    /** Wall-clock seconds of this run. */
+    public double seconds() {
+        return stage.time().toNanos() / 1e9;
     }
 
     /** The last step's metrics, or null for no step. */

@@ -33,7 +33,7 @@ public record GrpoStepMetrics(long step, long totalSteps, double learningRate, d
         double optimizerSeconds) {
 
     public GrpoStepMetrics {
-        rewardsByFunction = Map.copyOf(rewardsByFunction);
+        rewardsByFunction = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(rewardsByFunction));
     }
 
     /** Wall-clock seconds of the step. */

@@ -14,7 +14,22 @@ import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;
 import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.train.CheckpointMismatchException;
+import ai.lorapar.train.CheckpointStore;
+import ai.lorapar.train.Evaluator;
+import ai.lorapar.train.Fingerprints;
 import ai.lorapar.train.MaskedAdamW;
+import ai.lorapar.train.ModelDigest;
+import ai.lorapar.train.NonFiniteGuard;
+import ai.lorapar.train.StageReport;
+import ai.lorapar.train.StageStart;
+import ai.lorapar.train.StepMetrics;
+import ai.lorapar.train.TrainerState;
+import ai.lorapar.train.TrainingCheckpoint;
+import ai.lorapar.train.TrainingDivergedException;
+import ai.lorapar.train.TrainingListener;
+import ai.lorapar.train.TrainingTarget;
+import ai.lorapar.train.TwoStageTrainer;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
@@ -24,18 +39,25 @@ import org.slf4j.LoggerFactory;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -59,7 +81,8 @@ import java.util.function.Consumer;
  *
  * <pre>{@code
  * try (GrpoTrainer grpo = GrpoTrainer.builder(lora).encoder(enc).config(GrpoConfig.builder().build())
- *         .masks(partition.stageMasks().stage2()).listener(GrpoListener.logging(10))
+ *         .masks(partition.stageMasks().stage2()).listener(TrainingListener.logging(10))
+ *         .checkpoints(Path.of("run/grpo"), 50)            // resumes from the latest checkpoint there
  *         .completionLog(Path.of("run/completions.jsonl")).build()) {
  *     GrpoReport report = grpo.train(labelled.system2());
  * }
@@ -71,9 +94,35 @@ import java.util.function.Consumer;
  * epoch takes the prompts that are left. Reward functions receive the decoded completion (no special
  * tokens); without a tokenizer (ids-only use, e.g. benchmarks) they receive null text.
  *
+ * <p><b>NaN guard.</b> The policy pass's one host read also carries the sum of every gradient
+ * ({@link NonFiniteGuard}, as {@link ai.lorapar.train.SftTrainer}): a NaN or infinite loss or gradient stops
+ * the run with a {@link TrainingDivergedException} before the optimizer step, gradients zeroed, so no
+ * parameter or optimizer state changes.
+ *
+ * <p><b>Checkpoints and resume.</b> With {@link Builder#checkpoints} a checkpoint ({@link TrainingCheckpoint}:
+ * the PEFT adapter, A/B (and PiSSA/OLoRA's A₀/B₀) exactly, AdamW's state, the mask, and a {@link TrainerState}
+ * with the step, the epoch and the prompts done in it, the rollout counter and the run's fingerprints) is
+ * written after every update that reaches a multiple of k optimizer steps, and after the last. {@link #train}
+ * resumes from the latest one: every random choice is a function of (seed, counter) only — the prompt order
+ * of (seed, epoch), a rollout's sampling seed of (seed, rollout index), the LoRA dropout masks of (seed,
+ * optimizer step) — so on the CPU a resumed run ends with bit for bit the weights of an uninterrupted one.
+ * A checkpoint of another model, LoRA config, {@link GrpoConfig#fingerprint() config}, mask or prompt set is
+ * refused ({@link CheckpointMismatchException}); a checkpoint of a completed stage is restored and nothing is
+ * trained. With μ &gt; 1 checkpoints fall on update boundaries (a rollout's μ steps are never split).
+ *
+ * <p><b>Metrics.</b> Every optimizer step's {@link GrpoStepMetrics} go to the {@link GrpoListener}; every
+ * {@link GrpoConfig#loggingSteps()} steps the {@link TrainingListener}s get a {@link StepMetrics} (loss
+ * averaged since the last report, learning rate, gradient norm, real prompt + completion tokens per second;
+ * {@code answerTokens} counts completion tokens) whose {@link StepMetrics#details() details} are the
+ * averages since the last report of: {@code reward}, {@code reward_std}, {@code rewards/<function>/mean} and
+ * {@code /std}, {@code kl}, {@code clip_ratio}, {@code completion_length}, {@code truncated_ratio},
+ * {@code grad_clipped}, {@code completion_tokens_per_second} and {@code seconds_rollout|rewards|reference|policy|optimizer}.
+ *
  * <p>Not thread-safe; one trainer per model at a time. Close it to free the optimizer state.
  */
 public final class GrpoTrainer implements AutoCloseable {
+    /** The stage name of GRPO in checkpoints, reports and listener events. */
+    public static final String STAGE = "grpo";
     private static final Logger LOG = LoggerFactory.getLogger(GrpoTrainer.class);
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues()
             .create();
@@ -86,6 +135,12 @@ public final class GrpoTrainer implements AutoCloseable {
     private final Map<String, NDArray> masks;
     private final GrpoListener listener;
     private final Path completionLog;
+    private final List<TrainingListener> trainingListeners;
+    private final CheckpointStore store;
+    private final int checkpointEvery;
+    private final Evaluator evaluator;
+    private final int evaluateEvery;
+    private final String stage;
     private final Generator generator;
     private final long[] eosIds;
     private final long padId;
@@ -108,6 +163,12 @@ public final class GrpoTrainer implements AutoCloseable {
         this.masks = b.masks;
         this.listener = b.listener;
         this.completionLog = b.completionLog;
+        this.trainingListeners = List.copyOf(b.trainingListeners);
+        this.store = b.checkpointFolder == null ? null : new CheckpointStore(b.checkpointFolder, b.keepCheckpoints);
+        this.checkpointEvery = b.checkpointEvery;
+        this.evaluator = b.evaluator;
+        this.evaluateEvery = b.evaluateEvery;
+        this.stage = b.stage;
         if (b.encoder != null) {
             ExampleEncoder.Builder eb = b.encoder.toBuilder().maxPromptLength(config.maxPromptTokens());
             if (!config.keepEncoderSystemPrompt()) {
@@ -140,6 +201,28 @@ public final class GrpoTrainer implements AutoCloseable {
         return new Builder(lora);
     }
 
+    /**
+     * GRPO as the second stage of a {@link TwoStageTrainer} ({@code TwoStageTrainer.Builder#grpo} uses it):
+     * on the context's adapters, encoder and stage-2 masks, with its checkpoint folder, listeners and
+     * evaluator; completions logged to {@code completionLog} (null: none).
+     */
+    public static TwoStageTrainer.SecondStage secondStage(GrpoConfig config, Path completionLog) {
+        Objects.requireNonNull(config, "config");
+        return (ctx, system2) -> {
+            Builder b = builder(ctx.lora()).encoder(ctx.encoder()).config(config).masks(ctx.masks())
+                    .stageName(ctx.stage()).listeners(ctx.listeners()).completionLog(completionLog);
+            if (ctx.checkpointFolder() != null) {
+                b.checkpoints(ctx.checkpointFolder(), ctx.checkpointEvery()).keepCheckpoints(ctx.keepCheckpoints());
+            }
+            if (ctx.evaluator() != null) {
+                b.evaluator(ctx.evaluator(), ctx.evaluateEvery());
+            }
+            try (GrpoTrainer trainer = b.build()) {
+                return trainer.train(system2).stage();
+            }
+        };
+    }
+
     public GrpoConfig config() {
         return config;
     }
@@ -169,34 +252,233 @@ public final class GrpoTrainer implements AutoCloseable {
         return promptEncoder;
     }
 
+    /** Where the prompts are and what the stage has done so far (what a checkpoint records). */
+    private static final class Position {
+        int epoch;
+        /** Prompts of the current epoch's order already trained on. */
+        int promptInEpoch;
+        long promptsSeen;
+        long completions;
+        long tokens;
+        long completionTokens;
+        double lastLoss = Double.NaN;
+    }
+
     /**
-     * GRPO over {@code examples} for {@link GrpoConfig#epochs()} epochs.
+     * GRPO over {@code examples} for {@link GrpoConfig#epochs()} epochs (or {@link GrpoConfig#maxSteps()}),
+     * or what is left of it: with {@link Builder#checkpoints} the run resumes from the latest checkpoint
+     * there (a completed stage is restored, not redone); see the class comment.
      *
      * @throws IllegalStateException without an encoder
      * @throws IllegalArgumentException for no examples
+     * @throws TrainingDivergedException when a loss or gradient is NaN or infinite (that step not taken)
+     * @throws CheckpointMismatchException when the checkpoint folder holds another run's checkpoint
+     * @throws IOException when a checkpoint cannot be written or read
      */
-    public GrpoReport train(List<Example> examples) {
+    public GrpoReport train(List<Example> examples) throws IOException {
         if (promptEncoder == null) {
             throw new IllegalStateException("train(examples) needs an encoder: GrpoTrainer.builder(lora).encoder(...)");
         }
         if (examples.isEmpty()) {
             throw new IllegalArgumentException("no prompts to train on");
         }
+        long started = System.nanoTime();
         List<GrpoPrompt> prompts = new ArrayList<>(examples.size());
+        int truncatedPrompts = 0;
         for (Example e : examples) {
-            prompts.add(new GrpoPrompt(e, promptEncoder.encodePrompt(e)));
+            GrpoPrompt p = new GrpoPrompt(e, promptEncoder.encodePrompt(e));
+            truncatedPrompts += p.length() > config.maxPromptTokens() ? 1 : 0;
+            prompts.add(p);
         }
-        long t0 = System.nanoTime();
-        start(config.totalSteps(prompts.size()));
-        List<GrpoStepMetrics> all = new ArrayList<>();
-        int perUpdate = config.promptsPerUpdate();
-        for (int epoch = 0; epoch < config.epochs(); epoch++) {
-            List<GrpoPrompt> order = epochOrder(prompts, epoch);
-            for (int from = 0; from < order.size(); from += perUpdate) {
-                all.addAll(step(order.subList(from, Math.min(order.size(), from + perUpdate))));
+        long total = config.totalSteps(prompts.size());
+        start(total);
+        rollouts = 0;
+
+        TrainingTarget target = TrainingTarget.lora(lora);
+        Fingerprints.MaskSummary maskSummary = Fingerprints.masks(masks, lora.parameters());
+        ModelDigest digest = ModelDigest.of(model);
+        Map<String, String> fingerprints = new LinkedHashMap<>();
+        fingerprints.put(Fingerprints.MODEL, Fingerprints.model(model));
+        fingerprints.put(Fingerprints.TARGET, target.description());
+        fingerprints.put(Fingerprints.TRAINING, config.fingerprint());
+        fingerprints.put(Fingerprints.MASKS, maskSummary.fingerprint());
+        fingerprints.put(Fingerprints.DATA, promptFingerprint(prompts));
+
+        Position pos = new Position();
+        long resumedFrom = 0;
+        Path lastCheckpoint = null;
+        if (store != null) {
+            Optional<Path> latest = store.latest();
+            if (latest.isPresent()) {
+                TrainerState st = TrainingCheckpoint.restore(latest.get(), stage, fingerprints, digest, target, optimizer);
+                JsonObject x = st.extra();
+                steps = st.step();
+                rollouts = x.get(ROLLOUTS).getAsLong();
+                pos.epoch = st.epoch();
+                pos.promptInEpoch = (int) st.microBatchInEpoch();
+                pos.promptsSeen = st.examplesSeen();
+                pos.completions = x.get(COMPLETIONS).getAsLong();
+                pos.tokens = st.tokens();
+                pos.completionTokens = st.answerTokens();
+                pos.lastLoss = st.lastLoss();
+                resumedFrom = steps;
+                lastCheckpoint = latest.get();
+                LOG.info("{}: resuming from {} (step {} of {}, rollout {}{})", stage, latest.get(), steps, total, rollouts,
+                        st.completed() ? ", stage complete" : "");
             }
         }
-        return new GrpoReport(all, prompts.size(), (System.nanoTime() - t0) / 1e9);
+        long trainable = lora.parameterCount();
+        StageStart start = new StageStart(stage, total, steps, prompts.size(), 0, trainable,
+                maskSummary.activeElements(), target.description());
+        trainingListeners.forEach(l -> l.onStageStart(start));
+
+        List<GrpoStepMetrics> all = new ArrayList<>();
+        double lossSum = 0;
+        Window window = new Window();
+        int perUpdate = config.promptsPerUpdate();
+        List<GrpoPrompt> order = steps < total ? epochOrder(prompts, pos.epoch) : null;
+        while (steps < total) {
+            long stepsBefore = steps;
+            List<GrpoPrompt> batch = order.subList(pos.promptInEpoch, Math.min(order.size(), pos.promptInEpoch + perUpdate));
+            long promptTokens = 0;
+            for (GrpoPrompt p : batch) {
+                promptTokens += (long) Math.min(p.length(), config.maxPromptTokens()) * config.groupSize();
+            }
+            List<GrpoStepMetrics> done = step(batch);
+            all.addAll(done);
+
+            pos.promptInEpoch += batch.size();
+            pos.promptsSeen += batch.size();
+            if (pos.promptInEpoch >= order.size()) {
+                pos.epoch++;
+                pos.promptInEpoch = 0;
+                if (steps < total) {
+                    order = epochOrder(prompts, pos.epoch);
+                }
+            }
+            GrpoStepMetrics first = done.get(0);
+            pos.completions += first.completions();
+            pos.completionTokens += first.completionTokens();
+            pos.tokens += first.completionTokens() + promptTokens;
+            pos.lastLoss = done.get(done.size() - 1).loss();
+
+            if (store != null && (steps / checkpointEvery > stepsBefore / checkpointEvery || steps == total)) {
+                JsonObject extra = new JsonObject();
+                extra.addProperty(ROLLOUTS, rollouts);
+                extra.addProperty(COMPLETIONS, pos.completions);
+                TrainerState st = new TrainerState(stage, steps, total, pos.epoch, pos.promptInEpoch, rollouts,
+                        pos.promptsSeen, pos.tokens, pos.completionTokens, steps == total, pos.lastLoss, fingerprints,
+                        digest, extra);
+                Path written = store.write(steps, tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
+                lastCheckpoint = written;
+                long s = steps;
+                trainingListeners.forEach(l -> l.onCheckpoint(stage, s, written));
+            }
+            for (int i = 0; i < done.size(); i++) {
+                GrpoStepMetrics m = done.get(i);
+                lossSum += m.loss();
+                // the rollout's prompt and completion tokens count once, with the first of its μ steps
+                window.add(m, i == 0 ? first.completionTokens() + promptTokens : 0);
+                if (m.step() % config.loggingSteps() == 0 || m.step() == total) {
+                    double epoch = pos.epoch + (double) pos.promptInEpoch / prompts.size();
+                    StepMetrics sm = window.report(stage, m, total, epoch, maskSummary.activeElements(), pos.tokens,
+                            pos.completionTokens);
+                    trainingListeners.forEach(l -> l.onStep(sm));
+                }
+            }
+            if (evaluator != null && (steps / evaluateEvery > stepsBefore / evaluateEvery || steps == total)) {
+                Map<String, Double> metrics = evaluator.evaluate(model, steps);
+                long s = steps;
+                trainingListeners.forEach(l -> l.onEvaluation(stage, s, metrics));
+            }
+        }
+        StageReport report = new StageReport(stage, steps, total, resumedFrom, prompts.size(), 0, truncatedPrompts,
+                pos.tokens, pos.completionTokens, pos.lastLoss, all.isEmpty() ? Double.NaN : lossSum / all.size(),
+                Duration.ofNanos(System.nanoTime() - started), lastCheckpoint);
+        trainingListeners.forEach(l -> l.onStageEnd(report));
+        return new GrpoReport(report, all);
+    }
+
+    /** Keys of GRPO's {@link TrainerState#extra()}. */
+    private static final String ROLLOUTS = "rollouts";
+    private static final String COMPLETIONS = "completions";
+
+    /**
+     * SHA-256 of the prompts in order (their ids: template, system prompt, truncation) and of the examples'
+     * ids and answers (what rewards compare with).
+     */
+    static String promptFingerprint(List<GrpoPrompt> prompts) {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+        for (GrpoPrompt p : prompts) {
+            ByteBuffer ids = ByteBuffer.allocate(4 + 8 * p.length());
+            ids.putInt(p.length());
+            for (long id : p.idsUnsafe()) {
+                ids.putLong(id);
+            }
+            sha.update(ids.array());
+            sha.update((p.example().id() + "\u0000" + p.example().answer() + "\u0000").getBytes(StandardCharsets.UTF_8));
+        }
+        return prompts.size() + " prompts, sha256:" + HexFormat.of().formatHex(sha.digest());
+    }
+
+    /** The steps since the last listener report, averaged into one {@link StepMetrics}. */
+    private final class Window {
+        int steps;
+        double loss;
+        long tokens;
+        double seconds;
+        final Map<String, double[]> details = new LinkedHashMap<>(); // name -> {sum, count}
+
+        void add(GrpoStepMetrics m, long realTokens) {
+            steps++;
+            loss += m.loss();
+            tokens += realTokens;
+            seconds += m.seconds();
+            put("reward", m.reward().mean());
+            put("reward_std", m.reward().std());
+            m.rewardsByFunction().forEach((name, ms) -> {
+                put("rewards/" + name + "/mean", ms.mean());
+                put("rewards/" + name + "/std", ms.std());
+            });
+            put("kl", m.kl());
+            put("clip_ratio", m.clipFraction());
+            put("completion_length", m.completionLength());
+            put("truncated_ratio", m.truncatedFraction());
+            put("grad_clipped", m.gradClipped() ? 1 : 0);
+            put("completion_tokens_per_second", m.tokensPerSecond());
+            put("seconds_rollout", m.rolloutSeconds());
+            put("seconds_rewards", m.rewardSeconds());
+            put("seconds_reference", m.referenceSeconds());
+            put("seconds_policy", m.policySeconds());
+            put("seconds_optimizer", m.optimizerSeconds());
+        }
+
+        private void put(String name, double v) {
+            double[] acc = details.computeIfAbsent(name, k -> new double[2]);
+            if (!Double.isNaN(v)) {
+                acc[0] += v;
+                acc[1]++;
+            }
+        }
+
+        StepMetrics report(String stageName, GrpoStepMetrics last, long total, double epoch, long active, long allTokens,
+                long completionTokens) {
+            Map<String, Double> d = new LinkedHashMap<>();
+            details.forEach((k, acc) -> d.put(k, acc[1] > 0 ? acc[0] / acc[1] : Double.NaN));
+            StepMetrics sm = new StepMetrics(stageName, last.step(), total, epoch, loss / steps, last.learningRate(),
+                    last.gradNorm(), seconds > 0 ? tokens / seconds : Double.NaN, active, allTokens, completionTokens, d);
+            steps = 0;
+            loss = 0;
+            tokens = 0;
+            seconds = 0;
+            details.clear();
+            return sm;
+        }
     }
 
     /** The prompts of {@code epoch} in their shuffled order (seeded by the config's seed and the epoch). */
@@ -575,8 +857,11 @@ public final class GrpoTrainer implements AutoCloseable {
                         }
                     }
                 }
-                lossSum = loss.getFloat(); // the one read-back of the policy pass
-                metricSum = metrics.toFloatArray();
+                // the one read-back of the policy pass, with the NaN guard (gradients zeroed and nothing
+                // stepped when the loss or a gradient is not finite)
+                float[] read = NonFiniteGuard.check(stage, steps + 1, lora.parameters(), loss, metrics, stepScope);
+                lossSum = read[0];
+                metricSum = Arrays.copyOfRange(read, 1, read.length);
             }
             double policySeconds = (System.nanoTime() - t0) / 1e9;
             if (gradientProbe != null) {
@@ -720,6 +1005,13 @@ public final class GrpoTrainer implements AutoCloseable {
         private Map<String, NDArray> masks;
         private GrpoListener listener = GrpoListener.none();
         private Path completionLog;
+        private final List<TrainingListener> trainingListeners = new ArrayList<>();
+        private Path checkpointFolder;
+        private int checkpointEvery;
+        private int keepCheckpoints = 3;
+        private Evaluator evaluator;
+        private int evaluateEvery;
+        private String stage = STAGE;
 
         private Builder(LoraModel lora) {
             this.lora = Objects.requireNonNull(lora, "lora");
@@ -743,8 +1035,66 @@ public final class GrpoTrainer implements AutoCloseable {
             return this;
         }
 
+        /** Gets every optimizer step's full metrics (one listener; default none). */
         public Builder listener(GrpoListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
+            return this;
+        }
+
+        /**
+         * Adds a listener of the stage's start and end, a report every {@link GrpoConfig#loggingSteps()}
+         * steps (GRPO's figures in {@link StepMetrics#details()}), checkpoints and evaluations, as SFT's.
+         */
+        public Builder listener(TrainingListener listener) {
+            this.trainingListeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /** Adds listeners. */
+        public Builder listeners(Collection<TrainingListener> listeners) {
+            listeners.forEach(this::listener);
+            return this;
+        }
+
+        /**
+         * Checkpoints into {@code folder} after every update that reaches a multiple of {@code everySteps}
+         * optimizer steps, and after the last; {@link GrpoTrainer#train} resumes from the latest one there.
+         * Without this no checkpoint is written.
+         */
+        public Builder checkpoints(Path folder, int everySteps) {
+            if (everySteps < 1) {
+                throw new IllegalArgumentException("checkpoint interval must be >= 1 step, got " + everySteps);
+            }
+            this.checkpointFolder = Objects.requireNonNull(folder, "folder");
+            this.checkpointEvery = everySteps;
+            return this;
+        }
+
+        /** How many checkpoints to keep, newest first (default 3). */
+        public Builder keepCheckpoints(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("checkpoints to keep must be >= 1, got " + n);
+            }
+            this.keepCheckpoints = n;
+            return this;
+        }
+
+        /** Runs {@code evaluator} every {@code everySteps} optimizer steps and after the last. */
+        public Builder evaluator(Evaluator evaluator, int everySteps) {
+            if (everySteps < 1) {
+                throw new IllegalArgumentException("evaluation interval must be >= 1 step, got " + everySteps);
+            }
+            this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
+            this.evaluateEvery = everySteps;
+            return this;
+        }
+
+        /** The stage's name in checkpoints, reports and events (default {@value GrpoTrainer#STAGE}). */
+        public Builder stageName(String name) {
+            if (name == null || name.isBlank()) {
+                throw new IllegalArgumentException("stage name must not be blank");
+            }
+            this.stage = name;
             return this;
         }
 
@@ -754,7 +1104,36 @@ public final class GrpoTrainer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * @throws IllegalArgumentException when a mask names no parameter, a parameter has no mask, or shapes
+         *     differ (naming the tensor)
+         * @throws IllegalStateException when the adapters are merged or disabled
+         */
         public GrpoTrainer build() {
+            if (lora.isMerged()) {
+                throw new IllegalStateException("cannot train merged LoRA adapters: unmerge() first");
+            }
+            if (!lora.isEnabled()) {
+                throw new IllegalStateException("cannot train disabled LoRA adapters: setEnabled(true) first");
+            }
+            if (masks != null) {
+                Map<String, NDArray> params = lora.parameters();
+                for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                    NDArray m = masks.get(e.getKey());
+                    if (m == null) {
+                        throw new IllegalArgumentException("no mask for parameter '" + e.getKey() + "'");
+                    }
+                    if (!m.getShape().equals(e.getValue().getShape())) {
+                        throw new IllegalArgumentException("mask of '" + e.getKey() + "' has shape " + m.getShape()
+                                + ", the parameter has " + e.getValue().getShape());
+                    }
+                }
+                for (String name : masks.keySet()) {
+                    if (!params.containsKey(name)) {
+                        throw new IllegalArgumentException("mask '" + name + "' names no trained parameter");
+                    }
+                }
+            }
             return new GrpoTrainer(this);
         }
     }
