@@ -38,11 +38,20 @@ public final class Gsm8kEvaluator {
     private final ExampleEncoder encoder;
     private final int maxNewTokens;
     private final int batchSize;
+    private final Progress progress;
+
+    /** Progress of an evaluation, called after every batch on the evaluating thread. */
+    @FunctionalInterface
+    public interface Progress {
+        /** {@code done} of {@code total} examples have been decoded. */
+        void update(int done, int total);
+    }
 
     private Gsm8kEvaluator(Builder b) {
         this.encoder = b.encoder;
         this.maxNewTokens = b.maxNewTokens;
         this.batchSize = b.batchSize;
+        this.progress = b.progress;
     }
 
     /** Defaults: 256 new tokens, batches of 64; an encoder is required. */
@@ -107,6 +116,9 @@ public final class Gsm8kEvaluator {
                 predictions.add(s.text() != null ? s.text() : encoder.tokenizer().decode(s.tokens(), true));
             }
             LOG.debug("evaluated {} of {} examples", predictions.size(), examples.size());
+            if (progress != null) {
+                progress.update(predictions.size(), examples.size());
+            }
         }
         return score(examples, references, predictions, labels);
     }
@@ -152,8 +164,15 @@ public final class Gsm8kEvaluator {
         private ExampleEncoder encoder;
         private int maxNewTokens = 256;
         private int batchSize = 64;
+        private Progress progress;
 
         private Builder() {}
+
+        /** Told after every batch how many examples are done (default none). */
+        public Builder progress(Progress progress) {
+            this.progress = progress;
+            return this;
+        }
 
         /** How examples become prompts (template, system prompt, maximum prompt length); required. */
         public Builder encoder(ExampleEncoder encoder) {

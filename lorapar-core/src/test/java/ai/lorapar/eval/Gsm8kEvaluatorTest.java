@@ -79,9 +79,12 @@ class Gsm8kEvaluatorTest {
                 DecoderModel model = DecoderModel.load(EvalFixtures.model("qwen2"), m, DataType.FLOAT32);
                 TextTokenizer tk = TextTokenizer.load(EvalFixtures.byteTokenizer())) {
             ExampleEncoder enc = ExampleEncoder.builder(tk).maxLength(64).build();
-            Gsm8kEvaluator ev = Gsm8kEvaluator.builder().encoder(enc).maxNewTokens(6).batchSize(2).build();
+            List<String> progress = new ArrayList<>();
+            Gsm8kEvaluator ev = Gsm8kEvaluator.builder().encoder(enc).maxNewTokens(6).batchSize(2)
+                    .progress((done, total) -> progress.add(done + "/" + total)).build();
             List<Example> ex = examples();
             EvalReport r = ev.evaluate(model, ex);
+            assertThat(progress).as("after every batch").containsExactly("2/5", "4/5", "5/5");
 
             Generator g = new Generator(model, tk);
             List<String> direct = new ArrayList<>();
