@@ -130,6 +130,8 @@ public final class GrpoTrainer implements AutoCloseable {
     private final LoraModel lora;
     private final DecoderModel model;
     private final ExampleEncoder promptEncoder;
+    /** The prompt encoder without its length limit. */
+    private final ExampleEncoder wholePromptEncoder;
     private final TextTokenizer tokenizer;
     private final GrpoConfig config;
     private final Map<String, NDArray> masks;
@@ -175,9 +177,11 @@ public final class GrpoTrainer implements AutoCloseable {
                 eb.systemPrompt(config.systemPrompt());
             }
             this.promptEncoder = eb.build();
+            this.wholePromptEncoder = eb.maxPromptLength(Integer.MAX_VALUE).build();
             this.tokenizer = b.encoder.tokenizer();
         } else {
             this.promptEncoder = null;
+            this.wholePromptEncoder = null;
             this.tokenizer = null;
         }
         this.generator = new Generator(model, tokenizer);
@@ -286,9 +290,14 @@ public final class GrpoTrainer implements AutoCloseable {
         List<GrpoPrompt> prompts = new ArrayList<>(examples.size());
         int truncatedPrompts = 0;
         for (Example e : examples) {
-            GrpoPrompt p = new GrpoPrompt(e, promptEncoder.encodePrompt(e));
+            // whole prompts: each rollout keeps their last maxPromptTokens (truncated), so they are counted here
+            GrpoPrompt p = new GrpoPrompt(e, wholePromptEncoder.encodePrompt(e));
             truncatedPrompts += p.length() > config.maxPromptTokens() ? 1 : 0;
             prompts.add(p);
+        }
+        if (truncatedPrompts > 0) {
+            LOG.warn("{}: {} of {} prompts are longer than {} tokens; their last {} tokens are kept", stage,
+                    truncatedPrompts, prompts.size(), config.maxPromptTokens(), config.maxPromptTokens());
         }
         long total = config.totalSteps(prompts.size());
         start(total);

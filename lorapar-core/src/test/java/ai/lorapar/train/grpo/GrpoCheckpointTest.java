@@ -328,6 +328,21 @@ class GrpoCheckpointTest {
     }
 
     @Test
+    void longPromptsAreCountedAndKeepTheirLastTokens() throws Exception {
+        GrpoConfig cfg = config().toBuilder().maxPromptTokens(4).maxSteps(1).build();
+        List<Example> data = List.of(Example.of("short", "1+2", "#### 3"), Example.of("long", "12+345=?", "#### 357"));
+        withTrainer(cfg, (b, lora) -> {
+            try (GrpoTrainer t = b.build()) {
+                GrpoReport r = t.train(data);
+                assertThat(r.stage().truncatedExamples()).as("bos + 8 bytes > 4").isEqualTo(1);
+                assertThat(r.stage().examples()).isEqualTo(2);
+                // prompt tokens counted after truncation: (bos + 3) + 4, G = 2 each
+                assertThat(r.stage().tokens() - r.stage().answerTokens()).isEqualTo(2 * (4 + 4));
+            }
+        });
+    }
+
+    @Test
     void aNonFiniteLossStopsTheStepBeforeAnythingChanges() throws Exception {
         // one completion's reward overflows float: its group's advantages, and so the loss, are NaN
         RewardSet huge = RewardSet.builder().add(RewardFunction.named("huge", (e, t, ids) -> OptionalDouble.of(
