@@ -72,18 +72,19 @@ public final class DecoderModel implements AutoCloseable {
     /** Whether a decode step runs each layer as one JNI call ({@link FusedOps#decodeLayer}) when it can. */
     private volatile boolean fusedLayer;
     private final boolean fusedLayerAvailable;
+    private volatile boolean closed;
 
     /**
      * System property that turns the JNI's fused ops on ({@code -Dlorapar.fusedOps=true}). They are
-     * opt-in: on an H100 (2026-11-23, Qwen2.5-0.5B shape, 64 × 256 sampled tokens) they measured slower
-     * than plain NDArray ops (886 against 2,325 new tokens/s), although numerically equal; decoding through
-     * CUDA graphs (the generator's default where available) makes per-call savings moot.
+     * opt-in: on an H100 they measured slower than plain NDArray ops (README, "Benchmarks"), although
+     * numerically equal; decoding through CUDA graphs (the generator's default where available) makes
+     * per-call savings moot.
      */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
     /**
      * System property that turns the one-call decode layer on ({@code -Dlorapar.fusedLayer=true}, with
-     * fused ops on). Opt-in for the same reason: 816 against 2,325 new tokens/s in that measurement.
+     * fused ops on). Opt-in for the same reason (README, "Benchmarks").
      */
     public static final String FUSED_LAYER_PROPERTY = "lorapar.fusedLayer";
 
@@ -159,7 +160,14 @@ public final class DecoderModel implements AutoCloseable {
         this.linears = Collections.unmodifiableMap(map);
     }
 
-    /** Loads a model folder with the default compute dtype (see {@link #defaultDtype}). */
+    /**
+     * Loads a model folder with the default compute dtype (see {@link #defaultDtype}).
+     *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
+     * @return the model; close it
+     * @throws IOException naming the file, key or tensor at fault
+     */
     public static DecoderModel load(Path folder, NDManager parent) throws IOException {
         return load(folder, parent, null);
     }
@@ -168,9 +176,14 @@ public final class DecoderModel implements AutoCloseable {
      * Loads {@code folder} (config.json, generation_config.json, model.safetensors or a sharded index)
      * into a sub-manager of {@code parent}, on its device.
      *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
      * @param dtype the compute dtype of the base weights, or null for {@link #defaultDtype}; bf16 needs
      *     an engine with the {@code BF16} capability
-     * @throws ModelConfigException when a tensor is missing or its shape disagrees with config.json
+     * @return the model; close it
+     * @throws ModelConfigException when config.json is invalid, a tensor is missing, unused or its shape
+     *     disagrees with config.json (naming the key or tensor)
+     * @throws IOException when a file cannot be read
      */
     public static DecoderModel load(Path folder, NDManager parent, DataType dtype) throws IOException {
         ModelConfig config = ModelConfig.load(folder);
@@ -183,6 +196,7 @@ public final class DecoderModel implements AutoCloseable {
             if (!target.isFloating()) {
                 throw new IllegalArgumentException("compute dtype must be floating point, got " + target);
             }
+            checkEveryTensorIsUsed(config, ckpt);
             NDManager m = parent.newSubManager();
             try {
                 DecoderModel model = build(config, checkpointWeights(ckpt), m, target);
@@ -193,6 +207,57 @@ public final class DecoderModel implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /**
+     * A checkpoint tensor the model would not use means config.json does not describe the checkpoint (fewer
+     * {@code num_hidden_layers} than it has, another architecture): an error naming the tensors, rather
+     * than a model silently computing something else. Rotary {@code inv_freq} buffers (older checkpoints)
+     * are recomputed and ignored; an {@code lm_head.weight} next to tied embeddings is ignored with a warning,
+     * as transformers ties it to the embeddings.
+     */
+    private static void checkEveryTensorIsUsed(ModelConfig c, SafetensorsCheckpoint ckpt) throws ModelConfigException {
+        List<String> unused = new ArrayList<>();
+        List<String> extraLayers = new ArrayList<>();
+        java.util.Set<String> perLayer = java.util.Set.of("input_layernorm.weight", "post_attention_layernorm.weight",
+                "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+                "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "mlp.gate_proj.bias",
+                "mlp.up_proj.bias", "mlp.down_proj.bias");
+        java.util.regex.Pattern layer = java.util.regex.Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+        for (String name : new java.util.TreeSet<>(ckpt.names())) {
+            java.util.regex.Matcher mt = layer.matcher(name);
+            if (mt.matches()) {
+                long index = Long.parseLong(mt.group(1).length() > 9 ? "999999999" : mt.group(1));
+                if (index >= c.numLayers()) {
+                    extraLayers.add(name);
+                } else if (!perLayer.contains(mt.group(2)) && !mt.group(2).endsWith("rotary_emb.inv_freq")) {
+                    unused.add(name);
+                }
+            } else if (name.equals("lm_head.weight") && c.tieWordEmbeddings()) {
+                LOG.warn("{}: 'lm_head.weight' is not used: {} has tie_word_embeddings=true (the output layer is the "
+                        + "embedding matrix)", ckpt.folder(), c.source());
+            } else if (!name.equals("model.embed_tokens.weight") && !name.equals("model.norm.weight")
+                    && !name.equals("lm_head.weight") && !name.endsWith("rotary_emb.inv_freq")) {
+                unused.add(name);
+            }
+        }
+        if (!extraLayers.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": the checkpoint has tensors of layers beyond "
+                    + "num_hidden_layers " + c.numLayers() + " of " + c.source() + ", which would be ignored: "
+                    + sample(extraLayers) + "; fix num_hidden_layers or the checkpoint");
+        }
+        if (!unused.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": " + unused.size() + " checkpoint tensor(s) would not be "
+                    + "used by a " + c.modelType() + " model as " + c.source() + " describes it: " + sample(unused)
+                    + " (another architecture, or a config.json that does not belong to these weights?)");
+        }
+    }
+
+    private static String sample(List<String> names) {
+        int shown = Math.min(names.size(), 5);
+        return "'" + String.join("', '", names.subList(0, shown)) + "'"
+                + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
     }
 
     /**
@@ -400,6 +465,11 @@ public final class DecoderModel implements AutoCloseable {
 
     // ---------------------------------------------------------------- accessors
 
+    /**
+     * The architecture read from config.json.
+     *
+     * @return the config
+     */
     public ModelConfig config() {
         return config;
     }
@@ -409,6 +479,11 @@ public final class DecoderModel implements AutoCloseable {
         return dtype;
     }
 
+    /**
+     * The device the weights live on.
+     *
+     * @return the device
+     */
     public Device device() {
         return manager.getDevice();
     }
@@ -462,6 +537,7 @@ public final class DecoderModel implements AutoCloseable {
      * adapters its keys and values were computed with, even if they are trained or switched meanwhile.
      */
     public KvCache newCache(NDManager parent, int batch, int capacity) {
+        checkOpen();
         KvCache cache = new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity,
                 config.headDim(), dtype);
         try {
@@ -603,14 +679,62 @@ public final class DecoderModel implements AutoCloseable {
         return forward(inputIds, attentionMask, null, training, false);
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("DecoderModel (" + config.source() + ") is closed; its weights are freed");
+        }
+    }
+
+    /** Token ids must lie in [0, vocab): checked with one host read of their min and max, the culprit found only on error. */
+    private void checkTokenIds(NDArray inputIds) {
+        if (inputIds.size() == 0) {
+            return;
+        }
+        long vocab = config.vocabSize();
+        try (NDManager s = inputIds.getManager().newSubManager()) {
+            NDArray flat = inputIds.reshape(-1);
+            flat.attach(s);
+            NDArray range = NDArrays.stack(new NDList(flat.min().toType(DataType.INT64, false),
+                    flat.max().toType(DataType.INT64, false)));
+            range.attach(s);
+            long[] minMax = range.toLongArray();
+            if (minMax[0] >= 0 && minMax[1] < vocab) {
+                return;
+            }
+            NDArray all = flat.toType(DataType.INT64, false);
+            all.attach(s);
+            long[] ids = all.toLongArray();
+            long width = inputIds.getShape().get(1);
+            for (int i = 0; i < ids.length; i++) {
+                if (ids[i] < 0 || ids[i] >= vocab) {
+                    throw new IllegalArgumentException("inputIds[" + (i / width) + ", " + (i % width) + "] = " + ids[i]
+                            + " is not a token id of this model (vocab_size " + vocab + " in " + config.source()
+                            + "); padded positions too must hold a valid id, e.g. the pad token's");
+                }
+            }
+        }
+    }
+
     /**
      * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
      * values are appended to it.
      *
+     * @param inputIds {@code [batch, T]} token ids
+     * @param attentionMask {@code [batch, T]} 1 for real tokens and 0 for padding, or null
+     * @param cache the KV cache to read and extend, or null
+     * @param training whether adapters run in training mode (dropout)
      * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
      *     with padding this is each row's last token only when rows are left-padded
+     * @return the logits, attached to {@code inputIds}' manager
+     * @throws IllegalArgumentException for a token id outside [0, vocab_size) (naming row, position and id;
+     *     not checked in decode steps of a cache, which feed the model's own samples), or, without a cache,
+     *     more positions than max_position_embeddings
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
+        checkOpen();
+        if (cache != null && cache.isClosed()) {
+            throw new IllegalStateException("the KvCache passed to forward is closed; make a new one with newCache");
+        }
         NDManager out = inputIds.getManager();
         Shape s = inputIds.getShape();
         if (s.dimension() != 2) {
@@ -628,6 +752,13 @@ public final class DecoderModel implements AutoCloseable {
         boolean staticStep = cache != null && cache.isStaticDecoding();
         if (staticStep && t != 1) {
             throw new IllegalArgumentException("a cache in static decoding takes one token per row, got " + t);
+        }
+        if (cache == null && t > config.maxPositions()) { // with a cache the generator warns instead
+            throw new IllegalArgumentException("inputIds has " + t + " positions, more than max_position_embeddings "
+                    + config.maxPositions() + " of " + config.source() + "; shorten or split the sequences");
+        }
+        if (!(cache != null && (staticStep || (t == 1 && cache.length() > 0)))) {
+            checkTokenIds(inputIds); // one host read; decode steps feed the model's own samples and skip it
         }
         try (NDManager scope = out.newSubManager()) {
             int past = cache == null ? 0 : cache.length();
@@ -1026,6 +1157,7 @@ public final class DecoderModel implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

@@ -1,13 +1,13 @@
 package ai.lorapar.examples;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.JsonlExamples;
 import ai.lorapar.data.LabelledJsonl;
 import ai.lorapar.data.SystemLabel;
+import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.eval.EvalReport;
 import ai.lorapar.eval.Gsm8kEvaluator;
 import ai.lorapar.lora.LoraModel;
@@ -88,11 +88,11 @@ public final class Evaluate {
                     options.labels());
         }
         Device device = options.device() != null ? options.device()
-                : Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
-        try (NDManager manager = NDManager.newBaseManager(device);
+                : EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        try (NDManager manager = EngineSupport.newBaseManager(device);
                 CausalLM lm = CausalLM.load(options.model(), manager);
                 LoraModel lora = options.adapter() == null ? null : LoraModel.load(options.adapter(), lm.model(), manager)) {
-            if (lm.tokenizer() == null) {
+            if (!lm.hasTokenizer()) {
                 throw new IllegalArgumentException(options.model() + " has no tokenizer.json");
             }
             ExampleEncoder encoder = ExampleEncoder.builder(lm.tokenizer()).template(PromptTemplate.named(options.template()))

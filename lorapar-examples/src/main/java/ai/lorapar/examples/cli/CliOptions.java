@@ -1,7 +1,7 @@
 package ai.lorapar.examples.cli;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
+import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.examples.embedded.EmbeddedDefault;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraTargets;
@@ -18,7 +18,7 @@ final class CliOptions {
     /** {@code cpu} or {@code gpu}; null: a GPU when there is one. */
     static Device device(String name) {
         if (name == null) {
-            return Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+            return EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         }
         return switch (name) {
             case "cpu" -> Device.cpu();

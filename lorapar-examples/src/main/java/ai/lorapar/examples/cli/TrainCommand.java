@@ -6,6 +6,7 @@ import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.LabelledJsonl;
 import ai.lorapar.data.SystemLabel;
+import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.lora.LoraConfig;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
@@ -240,7 +241,7 @@ final class TrainCommand implements Callable<Integer> {
                 .completionLogEvery(completionLogEvery).systemPrompt(systemPrompt != null ? systemPrompt
                         : GsmRewards.SYSTEM_PROMPT).build();
 
-        try (NDManager manager = NDManager.newBaseManager(dev);
+        try (NDManager manager = EngineSupport.newBaseManager(dev);
                 TextTokenizer tokenizer = TextTokenizer.load(tokenizerDir == null ? modelDir : tokenizerDir);
                 DecoderModel m = DecoderModel.load(modelDir, manager);
                 LoraModel lora = loadAdapters(m, manager, modelDir, loraInit);
