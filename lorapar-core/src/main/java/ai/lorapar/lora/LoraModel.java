@@ -36,10 +36,16 @@ import java.util.TreeMap;
  * <p>Parameter names are {@code <module>.lora_A} and {@code <module>.lora_B}, the keys of the
  * partition's {@code StageMasks} and of {@code MaskedAdamW}'s masks.
  *
- * <p>{@link #setEnabled(boolean) Disabled}, the model is the original base model (GRPO's reference
- * policy), for residual initialisations too (use this rather than
- * {@code DecoderModel.setAdaptersEnabled(false)}, which for PiSSA/OLoRA would leave the residual
- * W − scaling·B₀·A₀, as PEFT's {@code disable_adapter} does). {@link #merge()} folds the adapters into the base
+ * <p><b>The base model</b> (GRPO's reference policy) is computed inside a {@link #disabled()} scope, for
+ * every initialisation, residual ones included:
+ * <pre>{@code
+ * try (LoraModel.Scope base = lora.disabled()) {
+ *     NDArray refLogits = model.forward(ids, mask, false);   // the original model, PiSSA/OLoRA too
+ * }                                                          // adapters back as they were, also on an exception
+ * }</pre>
+ * This is the one switch to use. {@code DecoderModel.setAdaptersEnabled(false)} (deprecated) only skips
+ * the layers' adapter terms, which for PiSSA/OLoRA leaves the residual W − scaling·B₀·A₀ (what PEFT's
+ * {@code disable_adapter} computes), not the base model. {@link #merge()} folds the adapters into the base
  * weights (faster inference), {@link #unmerge()} takes them out again; merging rounds to the base
  * weights' dtype, so with fp16/bf16 weights an unmerge does not restore them bit for bit.
  *
@@ -280,8 +286,46 @@ public final class LoraModel implements AutoCloseable {
     // ---------------------------------------------------------------- state
 
     /**
+     * A scope in which the model is the original base model: every adapter is disabled (residual
+     * initialisations add back scaling·B₀·A₀, so W_res + scaling·B₀·A₀ = W) until {@link Scope#close()},
+     * which restores the state before the call, also when the block throws. Scopes nest. Generation
+     * inside the scope decodes with the base model too (a KV cache freezes the adapters as they are
+     * when it is made). This is GRPO's reference policy and the one way to reach the base model.
+     *
+     * @throws IllegalStateException when the adapters are merged (unmerge first) or the LoraModel is closed
+     */
+    public Scope disabled() {
+        checkOpen();
+        boolean before = enabled;
+        setEnabled(false);
+        return new Scope(before);
+    }
+
+    /** The scope of {@link #disabled()}: closing it restores the adapters' previous state. */
+    public final class Scope implements AutoCloseable {
+        private final boolean previous;
+        private boolean closed;
+
+        private Scope(boolean previous) {
+            this.previous = previous;
+        }
+
+        /** Restores the state from before {@link #disabled()} (idempotent). */
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                if (!LoraModel.this.closed) {
+                    setEnabled(previous);
+                }
+            }
+        }
+    }
+
+    /**
      * Enables or disables every adapter. Disabled, the model computes the original base model (for
-     * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs.
+     * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs. Prefer
+     * {@link #disabled()}, which cannot leave the adapters off by mistake.
      *
      * @param enabled whether the adapters apply
      * @throws IllegalStateException when disabling merged adapters (unmerge first)

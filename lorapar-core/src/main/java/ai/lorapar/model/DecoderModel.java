@@ -532,7 +532,16 @@ public final class DecoderModel implements AutoCloseable {
         return l;
     }
 
-    /** Enables or disables every installed adapter at once (disabled = the frozen base model). */
+    /**
+     * Switches the adapter term of every {@link Linear} on or off. Off, each layer computes its current
+     * weight only: for LoRA with a residual initialisation (PiSSA, OLoRA) that weight is
+     * W − scaling·B₀·A₀, so this is <b>not</b> the base model. For the base model (GRPO's reference
+     * policy) use {@code try (var base = loraModel.disabled()) { ... }}, which is right for every
+     * initialisation and restores the adapters afterwards.
+     *
+     * @deprecated not the base model for residual LoRA initialisations; use {@code LoraModel.disabled()}
+     */
+    @Deprecated
     public void setAdaptersEnabled(boolean enabled) {
         for (Linear l : linears.values()) {
             l.setAdapterEnabled(enabled);
@@ -690,7 +699,7 @@ public final class DecoderModel implements AutoCloseable {
      * @return {@code [batch, T, vocab]} in the compute dtype, attached to {@code inputIds}' manager
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training) {
-        return run(inputIds, attentionMask, null, training, false, false, true);
+        return run(inputIds, attentionMask, null, training, false, false, true, true);
     }
 
     /**
@@ -706,7 +715,7 @@ public final class DecoderModel implements AutoCloseable {
      * {@code TokenBatch} hold ids the encoder produced and the trainers check them on the host.
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded) {
-        return run(inputIds, attentionMask, null, training, false, rightPadded, true);
+        return run(inputIds, attentionMask, null, training, false, rightPadded, true, !rightPadded);
     }
 
     /**
@@ -715,7 +724,18 @@ public final class DecoderModel implements AutoCloseable {
      * count. Padding as in {@link #forward(NDArray, NDArray, boolean, boolean)}.
      */
     public NDArray forwardHidden(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded) {
-        return run(inputIds, attentionMask, null, training, false, rightPadded, false);
+        return run(inputIds, attentionMask, null, training, false, rightPadded, false, !rightPadded);
+    }
+
+    /**
+     * {@link #forwardHidden(NDArray, NDArray, boolean, boolean)} with the id check chosen by the caller:
+     * with {@code checkIds} false the caller guarantees every id is in {@code [0, vocab_size)} (ids made by
+     * the encoder, which checks them on the host, and ids the model sampled), and the check's host read
+     * (a device synchronisation) is skipped.
+     */
+    public NDArray forwardHidden(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded,
+            boolean checkIds) {
+        return run(inputIds, attentionMask, null, training, false, rightPadded, false, checkIds);
     }
 
     private void checkOpen() {
@@ -770,14 +790,14 @@ public final class DecoderModel implements AutoCloseable {
      *     more positions than max_position_embeddings
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
-        return run(inputIds, attentionMask, cache, training, lastOnly, false, true);
+        return run(inputIds, attentionMask, cache, training, lastOnly, false, true, true);
     }
 
     /** What the attention of a pass uses: the explicit path's additive bias, or SDPA's causal flag and keep-mask. */
     private record Attn(NDArray bias, boolean sdpa, boolean causal, NDArray keep) {}
 
     private NDArray run(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly,
-            boolean rightPadded, boolean withLogits) {
+            boolean rightPadded, boolean withLogits, boolean checkIds) {
         checkOpen();
         if (cache != null && cache.isClosed()) {
             throw new IllegalStateException("the KvCache passed to forward is closed; make a new one with newCache");
@@ -804,7 +824,7 @@ public final class DecoderModel implements AutoCloseable {
             throw new IllegalArgumentException("inputIds has " + t + " positions, more than max_position_embeddings "
                     + config.maxPositions() + " of " + config.source() + "; shorten or split the sequences");
         }
-        if (!rightPadded && !(cache != null && (staticStep || (t == 1 && cache.length() > 0)))) {
+        if (checkIds && !(cache != null && (staticStep || (t == 1 && cache.length() > 0)))) {
             // one host read; decode steps feed the model's own samples, and right-padded training passes
             // (TokenBatch) come from the encoder, whose ids the trainers check on the host: both skip it
             checkTokenIds(inputIds);
