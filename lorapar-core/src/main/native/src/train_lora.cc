@@ -57,11 +57,6 @@ torch::Tensor keepMask(const torch::Tensor& like, int64_t rows, int64_t cols, do
   return keep;
 }
 
-// Inverted dropout of the 2-d x by the keep-mask: x * keep * 1/(1-p).
-torch::Tensor applyKeep(const torch::Tensor& x2, const torch::Tensor& keep, double p) {
-  return x2.mul(keep).mul_(1.0 / (1.0 - p));
-}
-
 // Per-call settings of the fused LoRA projection (not tensors: autograd ignores them).
 struct LoraMeta {
   std::vector<int64_t> offsets;  // column of the output where each adapter's part starts
@@ -110,8 +105,13 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     } else {
       for (int64_t i = 0; i < n; i++) {
         double p = meta.dropouts[i];
-        torch::Tensor xd = p > 0 ? applyKeep(xc, keepMask(xc, rows, in, p, meta.keys[i]), p) : xc;
-        hs.push_back(at::mm(xd, as[i].to(ct).t()));  // [N, r]
+        // drop(x)·Aᵀ = (x·keep)·(A/(1-p))ᵀ: the 1/(1-p) goes on the small A, one pass over x less
+        torch::Tensor xd = p > 0 ? xc.mul(keepMask(xc, rows, in, p, meta.keys[i])) : xc;
+        torch::Tensor a = as[i].to(ct);
+        if (p > 0) {
+          a = a.mul(1.0 / (1.0 - p));
+        }
+        hs.push_back(at::mm(xd, a.t()));  // [N, r]
       }
     }
     for (int64_t i = 0; i < n; i++) {
@@ -187,16 +187,19 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
       const torch::Tensor& aLeaf = saved[2 + i];
       const torch::Tensor& bLeaf = saved[2 + n + i];
       const torch::Tensor& h = saved[2 + 2 * n + i];
-      // the scaled output gradient of this part, as autograd forms it (grad · scaling, then the products)
-      torch::Tensor gs = g2.narrow(1, offsets[i], outs[i]).to(ct).mul(scalings[i]);
+      // this part's output gradient (a strided view, no copy in the compute dtype); the scaling is applied
+      // to the small products instead of to this [N, out] block
+      torch::Tensor gpart = g2.narrow(1, offsets[i], outs[i]);
+      torch::Tensor gc = gpart.scalar_type() == ct ? gpart : gpart.to(ct);
       if (needB) {
-        out[3 + n + i] = at::mm(gs.t(), h).to(bLeaf.scalar_type());
+        out[3 + n + i] = at::mm(gc.t(), h).mul_(scalings[i]).to(bLeaf.scalar_type());
       }
       if (!needA && !needX) {
         continue;
       }
-      torch::Tensor dh = at::mm(gs, bLeaf.to(ct));  // [N, r]
+      torch::Tensor dh = at::mm(gc, bLeaf.to(ct)).mul_(scalings[i]);  // [N, r]
       const double p = dropouts[i];
+      const double inv = p > 0 ? 1.0 / (1.0 - p) : 1.0;
       torch::Tensor keep;
       if (p > 0) {
         keep = keepMask(x2, rows, in, p, keys[i]);  // the forward's mask, drawn again
@@ -205,13 +208,19 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
         if (!xc.defined()) {
           xc = x2.scalar_type() == ct ? x2 : x2.to(ct);
         }
-        torch::Tensor xd = p > 0 ? applyKeep(xc, keep, p) : xc;
-        out[3 + i] = at::mm(dh.t(), xd).to(aLeaf.scalar_type());
+        // dA = dhᵀ·drop(x) = (dhᵀ·(x·keep))/(1-p): the factor on the small [r, in] result
+        torch::Tensor xd = p > 0 ? xc.mul(keep) : xc;
+        torch::Tensor da = at::mm(dh.t(), xd);
+        if (p > 0) {
+          da.mul_(inv);
+        }
+        out[3 + i] = da.to(aLeaf.scalar_type());
       }
       if (needX) {
-        torch::Tensor t = at::mm(dh, aLeaf.to(ct));
+        // dx += (dh·A)·keep/(1-p) = ((dh/(1-p))·A)·keep: the factor on the small [N, r] dh
+        torch::Tensor t = at::mm(p > 0 ? dh.mul(inv) : dh, aLeaf.to(ct));
         if (p > 0) {
-          t = applyKeep(t, keep, p);
+          t.mul_(keep);
         }
         dx2.add_(t);
       }

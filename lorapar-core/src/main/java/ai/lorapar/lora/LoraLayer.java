@@ -30,7 +30,10 @@ import java.util.Locale;
  * reproducible and independent of the engine's global generator.
  */
 public final class LoraLayer implements LinearAdapter {
-    /** System property: {@code fp32} (default) or {@code compute}, the dtype of this path's LoRA product. */
+    /**
+     * System property: {@code auto} (default: the compute dtype on a GPU, fp32 on a CPU), {@code fp32} or
+     * {@code compute}, the dtype of this path's LoRA product (see {@code TrainingPath}).
+     */
     public static final String COMPUTE_PROPERTY = "lorapar.loraCompute";
     /** System property: {@code auto} (default), {@code hash} or {@code keyed}, how this path draws dropout masks. */
     public static final String DROPOUT_PROPERTY = "lorapar.dropout";
@@ -76,7 +79,8 @@ public final class LoraLayer implements LinearAdapter {
         this.scalingArr = a.getManager().create(this.scaling);
         this.dropout = dropout;
         this.dropoutSeed = dropoutSeed;
-        this.computeInInputDtype = "compute".equalsIgnoreCase(System.getProperty(COMPUTE_PROPERTY, "fp32"));
+        this.computeInInputDtype = ai.lorapar.model.TrainingPath.computeInInputDtype(
+                System.getProperty(COMPUTE_PROPERTY, "auto"), a.getDevice().isGpu());
         String drop = System.getProperty(DROPOUT_PROPERTY, "auto").toLowerCase(Locale.ROOT);
         boolean nativeOk = TrainingOps.has(a.getManager().getEngine(), TrainingOps.LORA);
         this.keyedDropout = nativeOk && ("keyed".equals(drop) || "auto".equals(drop) && a.getDevice().isGpu());

@@ -21,7 +21,8 @@ import java.util.Locale;
  *     attention (flash for right-padded/unpadded rows); explicit = fp32 softmax over a [B,H,T,T] matrix</td></tr>
  * <tr><td>{@value #LORA}</td><td>auto, adapter, fused</td><td>{@link TrainingOps#loraLinear}: projection + its
  *     LoRA deltas as one node; adapter = each adapter's own {@code delta} (NDArray ops)</td></tr>
- * <tr><td>{@value #LORA_COMPUTE}</td><td>fp32, compute</td><td>dtype of the fused LoRA product (fp32 = PEFT)</td></tr>
+ * <tr><td>{@value #LORA_COMPUTE}</td><td>auto, fp32, compute</td><td>dtype of the LoRA products: auto = the
+ *     compute dtype on a GPU (bf16 on tensor cores, as {@code torch.autocast}), fp32 on a CPU; fp32 = PEFT's</td></tr>
  * <tr><td>{@value #LEAN}</td><td>auto, on, off</td><td>{@link TrainingOps#rmsNorm}, {@link TrainingOps#siluMul}:
  *     keep only their input for backward</td></tr>
  * <tr><td>{@value #LOSS}</td><td>auto, chunked, fused</td><td>{@link TrainingOps#tokenNll}: head + cross-entropy
@@ -56,9 +57,26 @@ public final class TrainingPath {
         this.gpu = device.isGpu();
         this.sdpa = choose(ATTENTION, "sdpa", "explicit", TrainingOps.ATTENTION);
         this.fusedLora = choose(LORA, "fused", "adapter", TrainingOps.LORA);
-        this.loraFp32 = !"compute".equalsIgnoreCase(System.getProperty(LORA_COMPUTE, "fp32"));
+        this.loraFp32 = !computeInInputDtype(System.getProperty(LORA_COMPUTE, "auto"), gpu);
         this.lean = choose(LEAN, "on", "off", TrainingOps.NORM);
         this.fusedLoss = choose(LOSS, "fused", "chunked", TrainingOps.LOSS);
+    }
+
+    /**
+     * Whether LoRA products run in the compute dtype for the {@value #LORA_COMPUTE} value {@code v}:
+     * {@code compute}, or {@code auto} on a GPU (what {@code torch.autocast} does for a bf16 run: the
+     * matrix products in bf16 on tensor cores, parameters, gradients and optimizer state in fp32);
+     * {@code fp32} (PEFT's own dtype handling), or {@code auto} on a CPU, keeps them in fp32.
+     */
+    public static boolean computeInInputDtype(String v, boolean gpu) {
+        String value = v.trim().toLowerCase(Locale.ROOT);
+        return switch (value) {
+            case "compute" -> true;
+            case "fp32" -> false;
+            case "auto" -> gpu;
+            default -> throw new IllegalArgumentException("system property " + LORA_COMPUTE + "=" + v
+                    + ": expected auto, fp32 or compute");
+        };
     }
 
     private boolean choose(String property, String on, String off, String capability) {
