@@ -166,7 +166,8 @@ public final class LoraLayer implements LinearAdapter {
         NDManager out = input.getManager();
         try (NDManager s = out.newSubManager()) {
             NDArray x = input;
-            DataType ct = computeInInputDtype ? x.getDataType() : DataType.FLOAT32;
+            // per-example gradients (importance) stay in fp32: a second-order score wants their precision
+            DataType ct = computeInInputDtype && rowFactors == null ? x.getDataType() : DataType.FLOAT32;
             if (x.getDataType() != ct) {
                 x = x.toType(ct, false);
                 x.attach(s);
