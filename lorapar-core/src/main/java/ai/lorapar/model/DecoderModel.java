@@ -988,8 +988,9 @@ public final class DecoderModel implements AutoCloseable {
 
     /**
      * Boolean keep-mask {@code [B,1,T,T]} of a cache-free pass with arbitrary padding for torch's fused
-     * attention: a query may attend to earlier real keys, and always to itself, so that no row is fully
-     * masked (a fully masked row would give NaN; a padded query's output never reaches a real position).
+     * attention: a query may attend to earlier real keys; a query without any (a left-padded position)
+     * attends to itself, so that no row is fully masked (that would give NaN; a padded query's output never
+     * reaches a real position).
      */
     private NDArray sdpaKeepMask(NDManager scope, NDArray fullMask, int t) {
         NDArray rows = scope.arange(0, t, 1, DataType.INT64).reshape(t, 1);
@@ -998,7 +999,14 @@ public final class DecoderModel implements AutoCloseable {
         NDArray self = cols.eq(rows).expandDims(0);
         NDArray keys = fullMask.eq(oneI).expandDims(1); // [B,1,T]
         keys.attach(scope);
-        NDArray keep = causal.logicalAnd(keys).logicalOr(self).expandDims(1); // [B,1,T,T]
+        NDArray allowed = causal.logicalAnd(keys); // [B,T,T], as the explicit path's bias
+        allowed.attach(scope);
+        // only a query with no key at all (a left-padded position) attends to itself, so that its row is
+        // not fully masked; every other row keeps exactly the explicit path's keys (padded queries of
+        // right-padded rows too, so their outputs equal the explicit path's and transformers')
+        NDArray empty = allowed.toType(DataType.INT32, false).sum(new int[] {-1}, true).eq(0); // [B,T,1]
+        empty.attach(scope);
+        NDArray keep = allowed.logicalOr(self.logicalAnd(empty)).expandDims(1); // [B,1,T,T]
         keep.attach(scope);
         return keep;
     }
