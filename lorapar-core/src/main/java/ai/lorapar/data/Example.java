@@ -11,6 +11,7 @@ import java.util.Objects;
  */
 public record Example(String id, int line, ExampleFormat format, String question, String answer, String sourceJson) {
 
+    /** Checks the fields. */
     public Example {
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(format, "format");

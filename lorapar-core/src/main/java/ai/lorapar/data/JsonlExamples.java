@@ -3,11 +3,8 @@ package ai.lorapar.data;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
-import java.io.BufferedReader;
+import ai.lorapar.io.StrictJson;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,20 +34,18 @@ public final class JsonlExamples {
             throw new IllegalArgumentException("limit must be >= 0, was " + limit);
         }
         List<Example> examples = new ArrayList<>();
-        try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String text;
-            int lineNo = 0;
-            while (examples.size() < limit && (text = reader.readLine()) != null) {
-                lineNo++;
-                if (lineNo == 1 && text.startsWith("\uFEFF")) {
-                    text = text.substring(1); // UTF-8 byte-order mark written by some editors
-                }
-                if (text.isBlank()) {
-                    continue;
-                }
+        if (limit == 0) {
+            return examples;
+        }
+        Utf8Lines.read(file, (lineNo, text) -> {
+            if (lineNo == 1 && text.startsWith("\uFEFF")) {
+                text = text.substring(1); // UTF-8 byte-order mark written by some editors
+            }
+            if (!text.isBlank()) {
                 examples.add(parse(file, lineNo, text));
             }
-        }
+            return examples.size() < limit;
+        });
         return examples;
     }
 
@@ -58,7 +53,7 @@ public final class JsonlExamples {
     public static Example parse(Path file, int lineNo, String text) throws MalformedJsonlException {
         JsonObject obj;
         try {
-            JsonElement element = JsonParser.parseString(text);
+            JsonElement element = StrictJson.parse(text);
             if (!element.isJsonObject()) {
                 throw new MalformedJsonlException(file, lineNo, "expected a JSON object, found " + kind(element));
             }

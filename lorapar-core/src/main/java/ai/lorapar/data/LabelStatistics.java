@@ -21,10 +21,16 @@ public record LabelStatistics(int examples, int system1, int system2, int tiesBr
                               int droppedNoVotes, Map<String, Integer> abstentionsByTeacher, int cachedReplies,
                               double fleissKappa, int kappaExamples) {
 
+    /** Copies the map. */
     public LabelStatistics {
         abstentionsByTeacher = Map.copyOf(abstentionsByTeacher);
     }
 
+    /**
+     * Examples left unlabelled.
+     *
+     * @return ties dropped plus examples without votes
+     */
     public int dropped() {
         return droppedTies + droppedNoVotes;
     }

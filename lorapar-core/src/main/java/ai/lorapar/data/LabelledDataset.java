@@ -6,19 +6,31 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The result of {@link Splitter#label}: every example with its votes, in input order, and the statistics. */
+/** The result of {@link ai.lorapar.split.Splitter#label}: every example with its votes, in input order, and the statistics. */
 public final class LabelledDataset {
 
     private final List<String> teacherIds;
     private final List<LabelledExample> examples;
     private final LabelStatistics statistics;
 
+    /**
+     * Creates the dataset and computes its statistics.
+     *
+     * @param teacherIds the teachers, in vote order
+     * @param examples the examples with their votes, in input order
+     * @param cachedReplies replies taken from the label cache
+     */
     public LabelledDataset(List<String> teacherIds, List<LabelledExample> examples, int cachedReplies) {
         this.teacherIds = List.copyOf(teacherIds);
         this.examples = List.copyOf(examples);
         this.statistics = computeStatistics(cachedReplies);
     }
 
+    /**
+     * The teachers, in the order of each example's votes.
+     *
+     * @return their ids
+     */
     public List<String> teacherIds() {
         return teacherIds;
     }
@@ -43,6 +55,11 @@ public final class LabelledDataset {
         return withLabel(SystemLabel.SYSTEM_2);
     }
 
+    /**
+     * Counts and agreement of the run.
+     *
+     * @return the statistics
+     */
     public LabelStatistics statistics() {
         return statistics;
     }
@@ -50,9 +67,43 @@ public final class LabelledDataset {
     /**
      * Writes the labelled examples (dropped ones are left out) to {@code file} atomically; see
      * {@link LabelledJsonl} for the record format.
+     *
+     * <p>A dataset in which no example got a label (every request failed, every teacher abstained, no
+     * examples) is not written: an existing file, perhaps an earlier run's good output, is never replaced
+     * by an empty one.
+     *
+     * @param file the output file
+     * @throws IllegalStateException when no example is labelled, saying why; {@code file} is then untouched
+     * @throws IOException naming the file when it cannot be written
      */
     public void writeJsonl(Path file) throws IOException {
+        if (statistics.system1() + statistics.system2() == 0) {
+            throw new IllegalStateException("not writing " + file + ": " + whyNothingLabelled()
+                    + (java.nio.file.Files.exists(file) ? "; the existing file is left as it is" : ""));
+        }
         LabelledJsonl.write(file, examples);
+    }
+
+    /**
+     * Why no example got a label, for error messages: no examples, every vote a failed request, or
+     * abstentions and dropped ties.
+     *
+     * @return the reason
+     */
+    public String whyNothingLabelled() {
+        if (examples.isEmpty()) {
+            return "there are no examples";
+        }
+        long votes = examples.stream().mapToLong(e -> e.votes().size()).sum();
+        long failed = examples.stream().flatMap(e -> e.votes().stream()).filter(Vote::isFailure).count();
+        if (votes > 0 && failed == votes) {
+            String first = examples.stream().flatMap(e -> e.votes().stream()).filter(Vote::isFailure)
+                    .map(Vote::note).findFirst().orElse("");
+            return "every one of the " + votes + " teacher requests failed (first: " + first + ")";
+        }
+        return "no example of " + examples.size() + " got a label (" + failed + " failed requests, "
+                + statistics.abstentionsByTeacher().values().stream().mapToInt(Integer::intValue).sum()
+                + " abstentions, " + statistics.droppedTies() + " ties dropped)";
     }
 
     private LabelStatistics computeStatistics(int cachedReplies) {

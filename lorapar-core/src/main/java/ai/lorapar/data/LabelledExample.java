@@ -7,6 +7,7 @@ import java.util.Optional;
 /** An example with every teacher's vote (in teacher order) and the result of the vote. */
 public record LabelledExample(Example example, List<Vote> votes, VoteResult result) {
 
+    /** Copies the votes. */
     public LabelledExample {
         Objects.requireNonNull(example, "example");
         votes = List.copyOf(votes);

@@ -6,10 +6,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -28,8 +25,11 @@ import java.util.Map;
  */
 public final class LabelledJsonl {
 
+    /** The field holding the label. */
     public static final String LABEL_FIELD = "lorapar_label";
+    /** The field holding how the label was reached. */
     public static final String DECISION_FIELD = "lorapar_decision";
+    /** The field holding every teacher's vote. */
     public static final String VOTES_FIELD = "lorapar_votes";
 
     private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().serializeNulls().create();
@@ -81,27 +81,23 @@ public final class LabelledJsonl {
         for (SystemLabel l : SystemLabel.values()) {
             byLabel.put(l, new ArrayList<>());
         }
-        try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int lineNo = 0;
-            while ((line = reader.readLine()) != null) {
-                lineNo++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                Example example = JsonlExamples.parse(file, lineNo, line);
-                JsonElement label = JsonParser.parseString(line).getAsJsonObject().get(LABEL_FIELD);
-                if (label == null || !label.isJsonPrimitive()) {
-                    throw new MalformedJsonlException(file, lineNo, "no \"" + LABEL_FIELD
-                            + "\" field; is this a file written by LabelledDataset.writeJsonl?");
-                }
-                try {
-                    byLabel.get(SystemLabel.fromText(label.getAsString())).add(example);
-                } catch (IllegalArgumentException e) {
-                    throw new MalformedJsonlException(file, lineNo, e.getMessage(), e);
-                }
+        Utf8Lines.read(file, (lineNo, line) -> {
+            if (line.isBlank()) {
+                return true;
             }
-        }
+            Example example = JsonlExamples.parse(file, lineNo, line);
+            JsonElement label = JsonParser.parseString(line).getAsJsonObject().get(LABEL_FIELD);
+            if (label == null || !label.isJsonPrimitive()) {
+                throw new MalformedJsonlException(file, lineNo, "no \"" + LABEL_FIELD
+                        + "\" field; is this a file written by LabelledDataset.writeJsonl?");
+            }
+            try {
+                byLabel.get(SystemLabel.fromText(label.getAsString())).add(example);
+            } catch (IllegalArgumentException e) {
+                throw new MalformedJsonlException(file, lineNo, e.getMessage(), e);
+            }
+            return true;
+        });
         return byLabel;
     }
 }

@@ -1,7 +1,7 @@
 package ai.lorapar.data;
 
 /**
- * What the {@link Splitter} does when System 1 and System 2 get the same number of votes (an even number of
+ * What the {@link ai.lorapar.split.Splitter} does when System 1 and System 2 get the same number of votes (an even number of
  * teachers, or abstentions that leave a draw). Examples on which every teacher abstained are always dropped.
  */
 public enum TieRule {

@@ -3,6 +3,7 @@ package ai.lorapar.data;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.model.AnswerPositions;
 
 import java.util.Arrays;
 import java.util.List;
@@ -14,6 +15,10 @@ import java.util.Objects;
  * id; the mask is 0 and the label {@value ExampleEncoder#IGNORE_INDEX} on padding (and the label also on
  * the prompt), so a loss over the labels counts answer tokens only.
  *
+ * <p>Right padding lets a model attend causally without a mask: pass {@code rightPadded = true} to
+ * {@code DecoderModel.forward}/{@code forwardHidden} and {@code CausalLmObjective} (with
+ * {@link #answerPositions}, the loss is computed at answer positions only).
+ *
  * <p>The batch owns its arrays (a sub-manager of the one given); close it.
  */
 public final class TokenBatch implements AutoCloseable {
@@ -24,9 +29,10 @@ public final class TokenBatch implements AutoCloseable {
     private final NDArray labels;
     private final long answerTokens;
     private final int length;
+    private final long[] hostLabels;
 
     private TokenBatch(NDManager manager, List<EncodedExample> rows, NDArray inputIds, NDArray attentionMask,
-            NDArray labels, long answerTokens, int length) {
+            NDArray labels, long answerTokens, int length, long[] hostLabels) {
         this.manager = manager;
         this.rows = rows;
         this.inputIds = inputIds;
@@ -34,6 +40,7 @@ public final class TokenBatch implements AutoCloseable {
         this.labels = labels;
         this.answerTokens = answerTokens;
         this.length = length;
+        this.hostLabels = hostLabels;
     }
 
     /**
@@ -70,7 +77,7 @@ public final class TokenBatch implements AutoCloseable {
         try {
             Shape shape = new Shape(b, t);
             return new TokenBatch(m, List.copyOf(rows), m.create(ids, shape), m.create(mask, shape),
-                    m.create(labels, shape), answers, t);
+                    m.create(labels, shape), answers, t, labels);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -90,6 +97,14 @@ public final class TokenBatch implements AutoCloseable {
     /** {@code [B, T]} int64: the answer ids, {@value ExampleEncoder#IGNORE_INDEX} on prompt and padding. */
     public NDArray labels() {
         return labels;
+    }
+
+    /**
+     * The positions whose next token counts, for {@code CausalLmObjective}: read from the host copy of the
+     * labels (no read-back from the device), copied to {@code manager}'s device; the caller closes it.
+     */
+    public AnswerPositions answerPositions(NDManager manager) {
+        return AnswerPositions.fromLabels(hostLabels, rows.size(), length, manager);
     }
 
     /** The encoded examples, one per row. */

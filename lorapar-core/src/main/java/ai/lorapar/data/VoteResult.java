@@ -26,6 +26,11 @@ public record VoteResult(SystemLabel label, int system1Votes, int system2Votes, 
         DROPPED_NO_VOTES
     }
 
+    /**
+     * The label, if the example got one.
+     *
+     * @return the label or empty
+     */
     public Optional<SystemLabel> labelIfAny() {
         return Optional.ofNullable(label);
     }

@@ -14,6 +14,10 @@ import java.util.Objects;
  * ({@link Engine#hasCapability(String)}). The project's own JNI (built by {@code .ci/gpu/run}
  * against a local libtorch) advertises {@link #CAPABILITY_BF16} when bf16 works on the engine's
  * devices; stock DJL never does.
+ *
+ * <p>{@link #requireEngine()} starts the engine once and turns a missing native library into an error
+ * that names the Maven artifact to add; a host application calls it (or {@link #newBaseManager}) before
+ * creating its first {@code NDManager}.
  */
 public final class EngineSupport {
 
@@ -23,7 +27,141 @@ public final class EngineSupport {
     /** Capability name advertised by the project's own libtorch JNI (not by stock DJL). */
     public static final String CAPABILITY_LORAPAR_JNI = "LORAPAR_JNI";
 
+    /** The engine this library runs on. */
+    public static final String ENGINE_NAME = "PyTorch";
+
+    /** The outcome of the first {@link #requireEngine()}: the engine or the error, kept so it is not retried. */
+    private static volatile Object required;
+
     private EngineSupport() {}
+
+    /**
+     * The PyTorch engine, started on the first call; call it (or {@link #newBaseManager}) before creating
+     * managers, so that a missing native library is reported with what to add instead of DJL's
+     * "Failed to save pytorch index file" or "Offline mode is enabled". The outcome is detected once and
+     * remembered.
+     *
+     * @return the engine
+     * @throws IllegalStateException when the engine cannot start, naming the Maven artifact of the native
+     *     library for this platform (and quoting DJL's own message)
+     */
+    public static Engine requireEngine() {
+        Object r = required;
+        if (r == null) {
+            synchronized (EngineSupport.class) {
+                r = required;
+                if (r == null) {
+                    r = start(() -> Engine.getEngine(ENGINE_NAME));
+                    required = r;
+                }
+            }
+        }
+        if (r instanceof Engine engine) {
+            return engine;
+        }
+        IllegalStateException failure = (IllegalStateException) r;
+        throw new IllegalStateException(failure.getMessage(), failure.getCause());
+    }
+
+    /**
+     * A new base manager on {@code device}, after {@link #requireEngine()}.
+     *
+     * @param device the device, e.g. {@code Device.cpu()} or {@code Device.gpu()}
+     * @return a new manager; close it
+     * @throws IllegalStateException when the engine cannot start, naming the artifact to add
+     */
+    public static ai.djl.ndarray.NDManager newBaseManager(Device device) {
+        return requireEngine().newBaseManager(device);
+    }
+
+    /**
+     * A new base manager on the engine's default device (a GPU when there is one), after
+     * {@link #requireEngine()}.
+     *
+     * @return a new manager; close it
+     * @throws IllegalStateException when the engine cannot start, naming the artifact to add
+     */
+    public static ai.djl.ndarray.NDManager newBaseManager() {
+        return requireEngine().newBaseManager();
+    }
+
+    /** Starts the engine; a failure becomes the exception to report (not thrown here). */
+    static Object start(java.util.function.Supplier<Engine> starter) {
+        try {
+            Engine engine = starter.get();
+            if (engine == null) {
+                throw new IllegalStateException("DJL has no " + ENGINE_NAME + " engine");
+            }
+            return engine;
+        } catch (RuntimeException | UnsatisfiedLinkError | ExceptionInInitializerError | NoClassDefFoundError e) {
+            return new IllegalStateException(missingEngineMessage(e, nativeJarOnClasspath()), e);
+        }
+    }
+
+    /** Whether a {@code pytorch-native-*} jar is on the classpath (it holds {@code native/lib/pytorch.properties}). */
+    static boolean nativeJarOnClasspath() {
+        ClassLoader cl = Thread.currentThread().getContextClassLoader();
+        if (cl == null) {
+            cl = EngineSupport.class.getClassLoader();
+        }
+        return cl.getResource("native/lib/pytorch.properties") != null;
+    }
+
+    /** What to tell a user whose engine did not start. */
+    static String missingEngineMessage(Throwable cause, boolean nativeJarPresent) {
+        String djl = rootMessage(cause);
+        String classifier = platformClassifier();
+        String version = pytorchVersion();
+        if (nativeJarPresent) {
+            return "the " + ENGINE_NAME + " engine did not start although a pytorch-native jar is on the classpath; "
+                    + "check that it is ai.djl.pytorch:pytorch-native-cpu:" + version + ":" + classifier
+                    + " (the version DJL's pytorch-engine expects) and that the platform matches. DJL said: " + djl;
+        }
+        return "the " + ENGINE_NAME + " engine did not start: no PyTorch native library is on the classpath. Add "
+                + "ai.djl.pytorch:pytorch-native-cpu:" + version + " with classifier " + classifier
+                + " as a runtime dependency:\n"
+                + "  <dependency><groupId>ai.djl.pytorch</groupId><artifactId>pytorch-native-cpu</artifactId>"
+                + "<version>" + version + "</version><classifier>" + classifier + "</classifier>"
+                + "<scope>runtime</scope></dependency>\n"
+                + "For CUDA, allow DJL to download the CUDA build on first use (network access, without "
+                + "-Dai.djl.offline=true) or set PYTORCH_LIBRARY_PATH to a libtorch " + version
+                + " (see the README, \"Use it as a dependency\"). DJL said: " + djl;
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        StringBuilder out = new StringBuilder(String.valueOf(t));
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+            out.append(" <- ").append(t);
+        }
+        return out.toString();
+    }
+
+    /** DJL's classifier of this machine: linux-x86_64, linux-aarch64, osx-aarch64, win-x86_64. */
+    static String platformClassifier() {
+        String os = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(java.util.Locale.ROOT);
+        String o = os.startsWith("mac") || os.startsWith("darwin") ? "osx" : os.startsWith("win") ? "win" : "linux";
+        String a = arch.equals("amd64") || arch.equals("x86_64") ? "x86_64" : arch.equals("aarch64") || arch.equals("arm64")
+                ? "aarch64" : arch;
+        return o + "-" + a;
+    }
+
+    /** The PyTorch version DJL's pytorch-engine expects (its {@code pytorch-engine.properties}), else 2.7.1. */
+    static String pytorchVersion() {
+        try (java.io.InputStream in = EngineSupport.class.getClassLoader()
+                .getResourceAsStream("pytorch-engine.properties")) {
+            if (in != null) {
+                java.util.Properties p = new java.util.Properties();
+                p.load(in);
+                return p.getProperty("pytorch_version", "2.7.1");
+            }
+        } catch (java.io.IOException e) {
+            // fall through
+        }
+        return "2.7.1";
+    }
 
     /**
      * Returns whether bf16 arrays may be created on this engine.

@@ -15,10 +15,9 @@ import java.util.Objects;
  * {@link #isAvailable(Engine)} first and otherwise use NDArray ops.
  *
  * <p>The decoder uses them only when asked ({@code -Dlorapar.fusedOps=true}, {@code -Dlorapar.fusedLayer=true}):
- * they are numerically equal to the NDArray path but measured slower on an H100 (886 and 816 against
- * 2,325 new tokens/s sampling a Qwen2.5-0.5B shape op by op; why was not investigated). Decoding's fast
- * path is a CUDA graph of the NDArray step instead ({@link CudaGraph}: 16,513 new tokens/s), where
- * per-call overhead no longer counts.
+ * they are numerically equal to the NDArray path but measured slower on an H100 when sampling op by op
+ * (figures in the README, "Benchmarks"; why was not investigated). Decoding's fast path is a CUDA graph
+ * of the NDArray step instead ({@link CudaGraph}), where per-call overhead no longer counts.
  *
  * <p>Results are attached to the manager of the first argument. Arrays must be PyTorch arrays on
  * one device.

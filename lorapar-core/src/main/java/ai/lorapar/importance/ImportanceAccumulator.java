@@ -26,6 +26,7 @@ public final class ImportanceAccumulator implements AutoCloseable {
     private final Map<String, NDArray> s1 = new TreeMap<>(LoraTensorName.NATURAL_ORDER);
     private final Map<String, NDArray> s2 = new TreeMap<>(LoraTensorName.NATURAL_ORDER);
     private long count;
+    private volatile boolean closed;
 
     /** A new, empty accumulator whose sums live in a sub-manager of {@code parent}. */
     public ImportanceAccumulator(NDManager parent) {
@@ -39,6 +40,7 @@ public final class ImportanceAccumulator implements AutoCloseable {
      *     shape is not its parameter's, naming the tensor and both shapes
      */
     public void add(Map<String, NDArray> params, Map<String, NDArray> grads) {
+        checkOpen();
         accumulate(params, grads, false);
         count++;
     }
@@ -49,6 +51,7 @@ public final class ImportanceAccumulator implements AutoCloseable {
      * e.g. from a vectorised backward pass).
      */
     public void addBatch(Map<String, NDArray> params, Map<String, NDArray> perExampleGrads) {
+        checkOpen();
         long batch = -1;
         for (Map.Entry<String, NDArray> e : perExampleGrads.entrySet()) {
             long b = e.getValue().getShape().dimension() == 0 ? -1 : e.getValue().getShape().get(0);
@@ -122,6 +125,7 @@ public final class ImportanceAccumulator implements AutoCloseable {
      * @throws IllegalStateException when nothing was added
      */
     public ImportanceMap result() {
+        checkOpen();
         if (count == 0) {
             throw new IllegalStateException("no examples were accumulated");
         }
@@ -141,8 +145,16 @@ public final class ImportanceAccumulator implements AutoCloseable {
         }
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("ImportanceAccumulator is closed; its sums are freed (take result() before "
+                    + "closing it)");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

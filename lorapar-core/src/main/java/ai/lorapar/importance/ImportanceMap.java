@@ -30,6 +30,7 @@ public final class ImportanceMap implements AutoCloseable {
     private final NDManager manager;
     private final Map<String, NDArray> tensors;
     private final long numExamples;
+    private volatile boolean closed;
 
     private ImportanceMap(NDManager manager, Map<String, NDArray> tensors, long numExamples) {
         this.manager = manager;
@@ -79,11 +80,13 @@ public final class ImportanceMap implements AutoCloseable {
 
     /** All tensors, in natural order (read-only map; the arrays stay owned by this map). */
     public Map<String, NDArray> tensors() {
+        checkOpen();
         return tensors;
     }
 
     /** The importance of tensor {@code name}. */
     public NDArray get(String name) {
+        checkOpen();
         NDArray a = tensors.get(name);
         if (a == null) {
             throw new IllegalArgumentException("no importance tensor named '" + name + "'");
@@ -122,6 +125,7 @@ public final class ImportanceMap implements AutoCloseable {
 
     /** Saves the map as safetensors (atomically), with the example count in the metadata. */
     public void save(Path path) throws IOException {
+        checkOpen();
         SafetensorsWriter.write(path, tensors, Map.of("format", FORMAT, "num_examples", Long.toString(numExamples)));
     }
 
@@ -136,7 +140,16 @@ public final class ImportanceMap implements AutoCloseable {
                 throw new IOException(path + ": not an importance map (metadata format is "
                         + file.metadata().get("format") + ", expected " + FORMAT + ")");
             }
-            long n = Long.parseLong(file.metadata().getOrDefault("num_examples", "0"));
+            String count = file.metadata().getOrDefault("num_examples", "0");
+            long n;
+            try {
+                n = Long.parseLong(count.strip());
+            } catch (NumberFormatException e) {
+                throw new IOException(path + ": metadata key num_examples is '" + count + "', not a whole number", e);
+            }
+            if (n < 0) {
+                throw new IOException(path + ": metadata key num_examples is " + n + ", a negative count");
+            }
             NDManager staging = parent.newSubManager();
             try {
                 Map<String, NDArray> values = new LinkedHashMap<>();
@@ -150,8 +163,15 @@ public final class ImportanceMap implements AutoCloseable {
         }
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("ImportanceMap (" + tensors.size() + " tensors) is closed; its arrays are freed");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.data.EncodedDataset;
 import ai.lorapar.data.EncodedExample;
@@ -15,7 +16,9 @@ import ai.lorapar.data.TokenBatch;
 import ai.lorapar.lora.LoraLayer;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.lora.PerExampleGradients;
+import ai.lorapar.model.AnswerPositions;
 import ai.lorapar.model.CausalLmLoss;
+import ai.lorapar.model.CausalLmObjective;
 import ai.lorapar.model.DecoderModel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -85,6 +88,37 @@ public final class ImportanceScorer {
         this.seed = b.seed;
         this.batchSize = b.batchSize;
         this.listener = b.listener;
+    }
+
+    /**
+     * Each row's mean answer-token loss {@code [rows]}, computed at the answer positions only
+     * ({@link CausalLmObjective}: no {@code [B, T, vocab]} logits) and averaged per row by a small
+     * host-made {@code [rows, N]} matrix; a row without counted tokens gets 0, as
+     * {@link CausalLmLoss#perExample} gives. Rows are right-padded ({@link TokenBatch}) and their ids were
+     * checked on the host.
+     */
+    static NDArray rowMeanLosses(DecoderModel model, TokenBatch batch, NDManager scope) {
+        AnswerPositions answers = batch.answerPositions(scope);
+        if (answers.count() == 0) {
+            NDArray logits = model.forward(batch.inputIds(), batch.attentionMask(), false);
+            logits.attach(scope);
+            return CausalLmLoss.perExample(logits, batch.labels());
+        }
+        int[] perRow = answers.perRow();
+        int n = answers.count();
+        float[] w = new float[perRow.length * n];
+        int k = 0;
+        for (int r = 0; r < perRow.length; r++) {
+            for (int i = 0; i < perRow[r]; i++) {
+                w[r * n + k++] = 1f / perRow[r];
+            }
+        }
+        NDArray weights = scope.create(w, new Shape(perRow.length, n));
+        NDArray nll = CausalLmObjective.tokenNll(model, batch.inputIds(), batch.attentionMask(), answers, false, true);
+        nll.attach(scope);
+        NDArray means = weights.matMul(nll.expandDims(1));
+        means.attach(scope);
+        return means.squeeze(1);
     }
 
     /**
@@ -226,8 +260,7 @@ public final class ImportanceScorer {
                         TokenBatch batch = TokenBatch.of(rows, padId, scope);
                         PerExampleGradients pe = lora.perExampleGradients(rows.size())) {
                     try (GradientCollector gc = engine.newGradientCollector()) {
-                        NDArray logits = model.forward(batch.inputIds(), batch.attentionMask(), false);
-                        NDArray loss = CausalLmLoss.perExample(logits, batch.labels()); // [rows], each its own mean
+                        NDArray loss = rowMeanLosses(model, batch, scope); // [rows], each its own mean
                         NDArray sum = loss.sum();
                         gc.backward(sum);
                         NDArray kept = loss.stopGradient();

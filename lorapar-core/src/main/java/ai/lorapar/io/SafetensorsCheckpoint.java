@@ -6,7 +6,6 @@ import ai.djl.ndarray.types.DataType;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 
 import java.io.IOException;
 import java.io.Reader;
@@ -27,7 +26,9 @@ import java.util.Set;
  * or a tensor its shard does not hold, is an error naming the index, the shard and the tensor.
  */
 public final class SafetensorsCheckpoint implements AutoCloseable {
+    /** The weights of an unsharded checkpoint. */
     public static final String SINGLE_FILE = "model.safetensors";
+    /** The index of a sharded checkpoint. */
     public static final String INDEX_FILE = "model.safetensors.index.json";
 
     private final Path folder;
@@ -69,7 +70,7 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
     private static SafetensorsCheckpoint openIndex(Path folder, Path index) throws IOException {
         JsonObject weightMap;
         try (Reader r = Files.newBufferedReader(index, StandardCharsets.UTF_8)) {
-            JsonElement root = JsonParser.parseReader(r);
+            JsonElement root = StrictJson.parse(r);
             JsonElement wm = root.isJsonObject() ? root.getAsJsonObject().get("weight_map") : null;
             if (wm == null || !wm.isJsonObject()) {
                 throw new SafetensorsException(index + ": no \"weight_map\" object");
@@ -83,6 +84,10 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
         try {
             for (Map.Entry<String, JsonElement> e : weightMap.entrySet()) {
                 String tensor = e.getKey();
+                if (!e.getValue().isJsonPrimitive() || !e.getValue().getAsJsonPrimitive().isString()) {
+                    throw new SafetensorsException(index + ": tensor '" + tensor + "' maps to " + e.getValue()
+                            + ", not to a shard file name");
+                }
                 String shard = e.getValue().getAsString();
                 Path shardPath = folder.resolve(shard).normalize();
                 if (!shardPath.startsWith(folder.normalize()) || !Files.isRegularFile(shardPath)) {

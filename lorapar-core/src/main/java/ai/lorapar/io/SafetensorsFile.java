@@ -8,7 +8,6 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,10 +16,15 @@ import java.nio.IntBuffer;
 import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -30,8 +34,10 @@ import java.util.Set;
  * <p>Only the header is read when the file is opened; each tensor's bytes are memory-mapped on
  * request, so files larger than 2 GB (which DJL's own reader, holding a whole file in one
  * {@code byte[]}, cannot read) work as long as each single tensor is under 2 GB. The header is
- * validated up front: a truncated file, offsets outside the data, an unknown dtype or a byte
- * length that disagrees with the shape is an error naming the file and the tensor.
+ * validated up front, as strictly as the reference implementation: a truncated file, offsets outside
+ * the data, tensors whose bytes overlap, bytes that belong to no tensor (holes, trailing bytes), a
+ * repeated key, an unknown dtype, a dimension that is not a non-negative integer, an element count that
+ * overflows, or a byte length that disagrees with the shape is an error naming the file and the tensor.
  */
 public final class SafetensorsFile implements AutoCloseable {
     /** The format's own limit on the header size. */
@@ -49,23 +55,39 @@ public final class SafetensorsFile implements AutoCloseable {
         this.metadata = metadata;
     }
 
-    /** Opens and validates {@code path}. */
+    /**
+     * Opens and validates {@code path}.
+     *
+     * @param path the file
+     * @return the opened file; close it
+     * @throws IOException naming the file (and tensor) when it cannot be read or is not valid
+     */
     public static SafetensorsFile open(Path path) throws IOException {
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+        if (Files.isDirectory(path)) {
+            throw new SafetensorsException(path + " is a directory, not a safetensors file"
+                    + (Files.isRegularFile(path.resolve("model.safetensors")) ? " (did you mean "
+                            + path.resolve("model.safetensors") + "?)" : ""));
+        }
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new SafetensorsException(path + ": no such file", e);
+        }
         try {
             long fileSize = ch.size();
             if (fileSize < 8) {
                 throw new SafetensorsException(path + ": truncated safetensors file (" + fileSize + " bytes, no header length)");
             }
             ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, lenBuf, 0);
+            readFully(path, ch, lenBuf, 0);
             long headerLen = lenBuf.flip().getLong();
             if (headerLen <= 0 || headerLen > MAX_HEADER_BYTES || headerLen > fileSize - 8) {
                 throw new SafetensorsException(path + ": header length " + headerLen + " does not fit a file of "
                         + fileSize + " bytes (truncated or not a safetensors file)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLen);
-            readFully(ch, header, 8);
+            readFully(path, ch, header, 8);
             String json = new String(header.array(), StandardCharsets.UTF_8);
             long dataStart = 8 + headerLen;
             long dataLen = fileSize - dataStart;
@@ -78,11 +100,16 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+    private static void readFully(Path path, FileChannel ch, ByteBuffer buf, long pos) throws IOException {
         while (buf.hasRemaining()) {
-            int n = ch.read(buf, pos + buf.position());
+            int n;
+            try {
+                n = ch.read(buf, pos + buf.position());
+            } catch (IOException e) {
+                throw new SafetensorsException(path + ": cannot read the header: " + e.getMessage(), e);
+            }
             if (n < 0) {
-                throw new IOException("unexpected end of file");
+                throw new SafetensorsException(path + ": unexpected end of file in the header");
             }
         }
     }
@@ -91,8 +118,12 @@ public final class SafetensorsFile implements AutoCloseable {
             Map<String, String> meta) throws SafetensorsException {
         JsonObject root;
         try {
-            root = JsonParser.parseString(json.trim()).getAsJsonObject();
-        } catch (JsonParseException | IllegalStateException e) {
+            JsonElement parsed = StrictJson.parse(json.trim());
+            if (!parsed.isJsonObject()) {
+                throw new JsonParseException("found " + (parsed.isJsonArray() ? "an array" : parsed.toString()));
+            }
+            root = parsed.getAsJsonObject();
+        } catch (JsonParseException e) {
             throw new SafetensorsException(path + ": header is not a JSON object: " + e.getMessage(), e);
         }
         Map<String, TensorInfo> infos = new LinkedHashMap<>();
@@ -116,21 +147,37 @@ public final class SafetensorsFile implements AutoCloseable {
                 }
                 JsonArray shapeJson = t.get("shape").getAsJsonArray();
                 long[] dims = new long[shapeJson.size()];
+                long elements = 1;
                 for (int i = 0; i < dims.length; i++) {
-                    dims[i] = shapeJson.get(i).getAsLong();
+                    dims[i] = integer(shapeJson.get(i), where + " shape " + shapeJson);
                     if (dims[i] < 0) {
                         throw new SafetensorsException(where + " has a negative dimension in shape " + shapeJson);
                     }
+                    try {
+                        elements = Math.multiplyExact(elements, dims[i]);
+                    } catch (ArithmeticException overflow) {
+                        throw new SafetensorsException(where + ": shape " + shapeJson + " has more elements than a "
+                                + "64-bit count holds", overflow);
+                    }
                 }
                 JsonArray off = t.get("data_offsets").getAsJsonArray();
-                long begin = off.get(0).getAsLong();
-                long end = off.get(1).getAsLong();
+                if (off.size() != 2) {
+                    throw new SafetensorsException(where + " has data_offsets " + off + "; expected [begin, end]");
+                }
+                long begin = integer(off.get(0), where + " data_offsets " + off);
+                long end = integer(off.get(1), where + " data_offsets " + off);
                 if (begin < 0 || end < begin || end > dataLen) {
                     throw new SafetensorsException(where + " has data_offsets [" + begin + ", " + end
                             + "] outside the " + dataLen + " data bytes (truncated file?)");
                 }
                 Shape shape = new Shape(dims);
-                long expected = Math.multiplyExact(shape.size(), (long) dtype.bytes());
+                long expected;
+                try {
+                    expected = Math.multiplyExact(elements, (long) dtype.bytes());
+                } catch (ArithmeticException overflow) {
+                    throw new SafetensorsException(where + ": shape " + shape + " of " + dtype
+                            + " has more bytes than a 64-bit count holds", overflow);
+                }
                 if (end - begin != expected) {
                     throw new SafetensorsException(where + ": " + (end - begin) + " data bytes disagree with shape "
                             + shape + " of " + dtype + " (" + expected + " bytes)");
@@ -141,7 +188,57 @@ public final class SafetensorsFile implements AutoCloseable {
                 throw new SafetensorsException(where + " has a malformed header entry: " + e.getValue(), ex);
             }
         }
+        checkCoverage(path, infos, dataStart, dataLen);
         return infos;
+    }
+
+    /** A JSON integer (not 2.0, 2.5 or 1e3), or an error naming {@code where}. */
+    private static long integer(JsonElement e, String where) throws SafetensorsException {
+        String text = e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber() ? e.getAsString() : null;
+        if (text == null || !text.matches("-?[0-9]+")) {
+            throw new SafetensorsException(where + ": " + e + " is not an integer");
+        }
+        try {
+            return Long.parseLong(text);
+        } catch (NumberFormatException tooLarge) {
+            throw new SafetensorsException(where + ": " + text + " does not fit a 64-bit integer", tooLarge);
+        }
+    }
+
+    /**
+     * The tensors must tile the data exactly, as the reference implementation requires: sorted by
+     * offset, each begins where the previous ends, the first at 0 and the last at the end of the file.
+     */
+    private static void checkCoverage(Path path, Map<String, TensorInfo> infos, long dataStart, long dataLen)
+            throws SafetensorsException {
+        List<TensorInfo> byOffset = new ArrayList<>(infos.values());
+        byOffset.sort(Comparator.comparingLong(TensorInfo::dataOffset).thenComparingLong(TensorInfo::byteLength));
+        long expectedBegin = 0;
+        TensorInfo previous = null;
+        for (TensorInfo t : byOffset) {
+            long begin = t.dataOffset() - dataStart;
+            if (begin < expectedBegin) {
+                throw new SafetensorsException(path + ": tensors '" + previous.name() + "' " + range(previous, dataStart)
+                        + " and '" + t.name() + "' " + range(t, dataStart) + " overlap in the data");
+            }
+            if (begin > expectedBegin) {
+                throw new SafetensorsException(path + ": data bytes [" + expectedBegin + ", " + begin
+                        + ") belong to no tensor (a hole " + (previous == null ? "before the first tensor '" + t.name()
+                        : "between '" + previous.name() + "' and '" + t.name()) + "')");
+            }
+            expectedBegin = begin + t.byteLength();
+            previous = t;
+        }
+        if (expectedBegin != dataLen) {
+            throw new SafetensorsException(path + ": " + (dataLen - expectedBegin) + " trailing bytes after "
+                    + (previous == null ? "the header (the file holds no tensor)" : "the last tensor '" + previous.name()
+                            + "' (which ends at data byte " + expectedBegin + " of " + dataLen + ")"));
+        }
+    }
+
+    private static String range(TensorInfo t, long dataStart) {
+        long begin = t.dataOffset() - dataStart;
+        return "[" + begin + ", " + (begin + t.byteLength()) + "]";
     }
 
     /** The file this was opened from. */
@@ -183,6 +280,9 @@ public final class SafetensorsFile implements AutoCloseable {
      * directly: PyTorch would alias it, and a later in-place op would write to a read-only page.
      */
     public ByteBuffer map(String name) throws IOException {
+        if (!channel.isOpen()) {
+            throw new IllegalStateException(path + " is closed (SafetensorsFile.close() was called)");
+        }
         TensorInfo info = info(name);
         if (info.byteLength() > Integer.MAX_VALUE) {
             throw new SafetensorsException(path + ": tensor '" + name + "' has " + info.byteLength()
@@ -195,6 +295,9 @@ public final class SafetensorsFile implements AutoCloseable {
      * Loads {@code name} into a new array of {@code manager}, in the file's dtype, on the manager's
      * device. The bytes are copied: the array owns its memory.
      *
+     * @param name the tensor
+     * @param manager the manager of the new array
+     * @return the array
      * @throws SafetensorsException when the tensor is bf16 and the manager's engine cannot hold bf16
      *     (stock DJL aborts the JVM on a bf16 array, so this refuses instead)
      */
@@ -220,6 +323,10 @@ public final class SafetensorsFile implements AutoCloseable {
      * by the engine. Floating-point data converts to any floating-point target; integer data must be
      * loaded in its own type.
      *
+     * @param name the tensor
+     * @param manager the manager of the new array
+     * @param target the data type of the array
+     * @return the array
      * @throws SafetensorsException naming the file and tensor when the conversion is not possible
      */
     public NDArray loadAs(String name, NDManager manager, DataType target) throws IOException {

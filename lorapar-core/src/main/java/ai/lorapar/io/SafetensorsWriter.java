@@ -1,34 +1,60 @@
 package ai.lorapar.io;
 
 import ai.djl.ndarray.NDArray;
+import ai.lorapar.data.AtomicFiles;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.Map;
 
 /**
  * Writes NDArrays as one safetensors file, atomically: the bytes go to a temporary file in the same
  * folder, are forced to disk, and the file is then moved over the target, so a crash never leaves a
- * half-written file under the target name. Tensors are copied to the host one at a time.
+ * half-written file under the target name ({@link AtomicFiles}). Tensors are copied to the host one at
+ * a time.
  */
 public final class SafetensorsWriter {
     private SafetensorsWriter() {}
 
     /**
-     * Writes {@code tensors} (in map order) with string {@code metadata} to {@code target}.
+     * Writes {@code tensors} (in map order) with string {@code metadata} to {@code target}, atomically (see
+     * {@link AtomicFiles}: the file follows the umask, and an error, a full disk included, names the file).
      *
+     * @param target the file to write
+     * @param tensors the tensors by name, in the order they are stored
+     * @param metadata string metadata ({@code __metadata__}), or null
+     * @throws IOException naming the file when it cannot be written
      * @throws IllegalArgumentException for a dtype safetensors cannot hold, naming the tensor
      */
     public static void write(Path target, Map<String, NDArray> tensors, Map<String, String> metadata) throws IOException {
+        AtomicFiles.write(target, content(tensors, metadata));
+    }
+
+    /**
+     * The bytes of a safetensors file holding {@code tensors}, as content for {@link AtomicFiles}; the
+     * header is checked now, the tensors are copied from their arrays when the content is written.
+     *
+     * @param tensors the tensors by name, in the order they are stored
+     * @param metadata string metadata ({@code __metadata__}), or null
+     * @return the content
+     * @throws IllegalArgumentException for a dtype safetensors cannot hold, naming the tensor
+     */
+    public static AtomicFiles.Bytes content(Map<String, NDArray> tensors, Map<String, String> metadata) {
+        ByteBuffer head = header(tensors, metadata);
+        return out -> {
+            AtomicFiles.writeFully(out, head.duplicate());
+            for (NDArray a : tensors.values()) {
+                AtomicFiles.writeFully(out, littleEndianBytes(a));
+            }
+        };
+    }
+
+    private static ByteBuffer header(Map<String, NDArray> tensors, Map<String, String> metadata) {
         JsonObject header = new JsonObject();
         if (metadata != null && !metadata.isEmpty()) {
             JsonObject meta = new JsonObject();
@@ -67,26 +93,7 @@ public final class SafetensorsWriter {
             head.put((byte) ' ');
         }
         head.flip();
-
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
-        boolean done = false;
-        try {
-            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                writeFully(out, head);
-                for (NDArray a : tensors.values()) {
-                    writeFully(out, littleEndianBytes(a));
-                }
-                out.force(true);
-            }
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            done = true;
-        } finally {
-            if (!done) {
-                Files.deleteIfExists(tmp);
-            }
-        }
+        return head;
     }
 
     private static ByteBuffer littleEndianBytes(NDArray a) {
@@ -95,11 +102,5 @@ public final class SafetensorsWriter {
             throw new IllegalStateException("big-endian hosts are not supported (tensor '" + a.getName() + "')");
         }
         return a.toByteBuffer();
-    }
-
-    private static void writeFully(FileChannel out, ByteBuffer buf) throws IOException {
-        while (buf.hasRemaining()) {
-            out.write(buf);
-        }
     }
 }

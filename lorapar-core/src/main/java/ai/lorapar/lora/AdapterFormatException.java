@@ -6,10 +6,21 @@ import java.io.IOException;
 public class AdapterFormatException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * Creates the exception.
+     *
+     * @param message what is wrong, naming the file, key or tensor
+     */
     public AdapterFormatException(String message) {
         super(message);
     }
 
+    /**
+     * Creates the exception.
+     *
+     * @param message what is wrong, naming the file, key or tensor
+     * @param cause the underlying error
+     */
     public AdapterFormatException(String message, Throwable cause) {
         super(message, cause);
     }

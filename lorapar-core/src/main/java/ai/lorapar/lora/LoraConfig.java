@@ -59,6 +59,11 @@ public final class LoraConfig {
         return b;
     }
 
+    /**
+     * The targeted layers.
+     *
+     * @return the targets
+     */
     public LoraTargets targets() {
         return targets;
     }
@@ -83,6 +88,11 @@ public final class LoraConfig {
         return dropout;
     }
 
+    /**
+     * The initialisation.
+     *
+     * @return the init
+     */
     public LoraInit init() {
         return init;
     }
@@ -133,6 +143,12 @@ public final class LoraConfig {
 
         private Builder() {}
 
+        /**
+         * The layers that get adapters.
+         *
+         * @param targets the targets
+         * @return this builder
+         */
         public Builder targets(LoraTargets targets) {
             this.targets = Objects.requireNonNull(targets, "targets");
             return this;
@@ -144,31 +160,67 @@ public final class LoraConfig {
             return this;
         }
 
+        /**
+         * The rank r of A and B.
+         *
+         * @param rank positive
+         * @return this builder
+         */
         public Builder rank(int rank) {
             this.rank = rank;
             return this;
         }
 
+        /**
+         * The scaling numerator: updates are scaled by alpha / r.
+         *
+         * @param alpha alpha, positive
+         * @return this builder
+         */
         public Builder alpha(double alpha) {
             this.alpha = alpha;
             return this;
         }
 
+        /**
+         * Dropout on the adapter input in training passes.
+         *
+         * @param dropout the probability, in [0, 1)
+         * @return this builder
+         */
         public Builder dropout(double dropout) {
             this.dropout = dropout;
             return this;
         }
 
+        /**
+         * The initialisation of A and B.
+         *
+         * @param init the init
+         * @return this builder
+         */
         public Builder init(LoraInit init) {
             this.init = Objects.requireNonNull(init, "init");
             return this;
         }
 
+        /**
+         * Standard deviation of the Gaussian initialisation.
+         *
+         * @param std positive
+         * @return this builder
+         */
         public Builder gaussianStd(double std) {
             this.gaussianStd = std;
             return this;
         }
 
+        /**
+         * The seed of random initialisations and dropout masks.
+         *
+         * @param seed the seed
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
@@ -181,11 +233,22 @@ public final class LoraConfig {
             return this;
         }
 
+        /**
+         * The base model recorded in adapter_config.json.
+         *
+         * @param nameOrPath a Hugging Face name or path
+         * @return this builder
+         */
         public Builder baseModelNameOrPath(String nameOrPath) {
             this.baseModelNameOrPath = nameOrPath;
             return this;
         }
 
+        /**
+         * Builds the config.
+         *
+         * @return the config
+         */
         public LoraConfig build() {
             if (rank < 1) {
                 throw new IllegalArgumentException("LoRA config 'rank' must be >= 1, got " + rank);

@@ -4,8 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.engine.TrainingOps;
 import ai.lorapar.model.Linear;
 import ai.lorapar.model.LinearAdapter;
+
+import java.util.Locale;
 
 /**
  * The LoRA adapter of one linear layer: {@code delta(x) = scaling · dropout(x)·Aᵀ·Bᵀ} with
@@ -15,8 +18,26 @@ import ai.lorapar.model.LinearAdapter;
  * <p>While the owning {@link LoraModel} is disabled, an adapter with a residual initialisation
  * (PiSSA, OLoRA) adds back its initial term {@code scaling·B₀·A₀}, so a disabled model is the
  * original base model, not the residual one. While merged it adds nothing (B·A is in the weight).
+ *
+ * <p>Two switches for this NDArray path, read when the adapter is made (the model's fused projection,
+ * {@code DecoderModel.LORA_PATH_PROPERTY}, has its own; on a GPU with the project's JNI that one is used):
+ * {@value #COMPUTE_PROPERTY} = {@code fp32} (default, PEFT's behaviour) or {@code compute} (the product
+ * in the input's dtype with A and B cast to it: no fp32 copy of the input is made or kept for backward;
+ * a no-op for fp32 inputs); {@value #DROPOUT_PROPERTY} = {@code auto} (default: {@code keyed} on a GPU
+ * when the engine has {@link TrainingOps#LORA}, else {@code hash}), {@code hash} ({@link DropoutMasks},
+ * ~20 int64 NDArray ops per mask) or {@code keyed} ({@link TrainingOps#keyedDropout}, one call; falls
+ * back to {@code hash} where the engine lacks it). Both draw the mask from the same key, so either is
+ * reproducible and independent of the engine's global generator.
  */
 public final class LoraLayer implements LinearAdapter {
+    /**
+     * System property: {@code auto} (default: the compute dtype on a GPU, fp32 on a CPU), {@code fp32} or
+     * {@code compute}, the dtype of this path's LoRA product (see {@code TrainingPath}).
+     */
+    public static final String COMPUTE_PROPERTY = "lorapar.loraCompute";
+    /** System property: {@code auto} (default), {@code hash} or {@code keyed}, how this path draws dropout masks. */
+    public static final String DROPOUT_PROPERTY = "lorapar.dropout";
+
     private final String module;
     private final Linear linear;
     private final int stream;
@@ -42,6 +63,8 @@ public final class LoraLayer implements LinearAdapter {
      * of a sum of per-row losses w.r.t. copy b is row b's own gradient. Null otherwise.
      */
     private volatile NDArray[] rowFactors;
+    private final boolean computeInInputDtype;
+    private final boolean keyedDropout;
 
     LoraLayer(String module, Linear linear, int stream, NDArray a, NDArray b, NDArray a0, NDArray b0, double scaling,
             double dropout, long dropoutSeed) {
@@ -56,6 +79,11 @@ public final class LoraLayer implements LinearAdapter {
         this.scalingArr = a.getManager().create(this.scaling);
         this.dropout = dropout;
         this.dropoutSeed = dropoutSeed;
+        this.computeInInputDtype = ai.lorapar.model.TrainingPath.computeInInputDtype(
+                System.getProperty(COMPUTE_PROPERTY, "auto"), a.getDevice().isGpu());
+        String drop = System.getProperty(DROPOUT_PROPERTY, "auto").toLowerCase(Locale.ROOT);
+        boolean nativeOk = TrainingOps.has(a.getManager().getEngine(), TrainingOps.LORA);
+        this.keyedDropout = nativeOk && ("keyed".equals(drop) || "auto".equals(drop) && a.getDevice().isGpu());
     }
 
     /** The Hugging Face module name, e.g. {@code model.layers.0.self_attn.q_proj}. */
@@ -110,8 +138,21 @@ public final class LoraLayer implements LinearAdapter {
         this.dropoutCalls = 0;
     }
 
-    private synchronized long nextDropoutKey() {
+    @Override
+    public synchronized long nextDropoutKey() {
         return DropoutMasks.mixKey(dropoutSeed, stream, dropoutCalls++);
+    }
+
+    /** (A, B) while enabled, (A₀, B₀) without dropout while disabled with a residual init, none while merged or disabled. */
+    @Override
+    public TrainingFactors trainingFactors(Linear layer) {
+        if (rowFactors != null) {
+            return null; // per-example copies (PerExampleGradients) run through delta, never the fused node
+        }
+        if (merged || (!enabled && a0 == null)) {
+            return TrainingFactors.none();
+        }
+        return enabled ? new TrainingFactors(a, b, scaling, dropout) : new TrainingFactors(a0, b0, scaling, 0);
     }
 
     @Override
@@ -125,22 +166,33 @@ public final class LoraLayer implements LinearAdapter {
         NDManager out = input.getManager();
         try (NDManager s = out.newSubManager()) {
             NDArray x = input;
-            if (x.getDataType() != DataType.FLOAT32) {
-                x = x.toType(DataType.FLOAT32, false);
+            // per-example gradients (importance) stay in fp32: a second-order score wants their precision
+            DataType ct = computeInInputDtype && rowFactors == null ? x.getDataType() : DataType.FLOAT32;
+            if (x.getDataType() != ct) {
+                x = x.toType(ct, false);
                 x.attach(s);
             }
             NDArray result;
             if (!enabled) {
                 // the original base: W_res + scaling·B₀·A₀ (no dropout: a reference, not a trained term)
-                result = lowRank(x, a0, b0, s);
+                result = lowRank(x, cast(a0, ct, s), cast(b0, ct, s), s);
             } else {
                 if (training && dropout > 0) {
-                    NDArray keep = DropoutMasks.scaledKeepMask(s, x.getShape(), dropout, nextDropoutKey());
-                    x = x.mul(keep);
+                    if (keyedDropout) {
+                        x = TrainingOps.keyedDropout(x, dropout, nextDropoutKey());
+                    } else {
+                        NDArray keep = DropoutMasks.scaledKeepMask(s, x.getShape(), dropout, nextDropoutKey());
+                        x = x.mul(keep);
+                        if (x.getDataType() != ct) { // a bf16/fp16 input times the fp32 mask: one rounding back
+                            x.attach(s);
+                            x = x.toType(ct, false);
+                        }
+                    }
                     x.attach(s);
                 }
                 NDArray[] rows = rowFactors;
-                result = rows == null ? lowRank(x, a, b, s) : lowRankPerRow(x, rows[0], rows[1], s);
+                result = rows == null ? lowRank(x, cast(a, ct, s), cast(b, ct, s), s)
+                        : lowRankPerRow(x, cast(rows[0], ct, s), cast(rows[1], ct, s), s);
             }
             result.attach(out);
             return result;
@@ -154,6 +206,16 @@ public final class LoraLayer implements LinearAdapter {
             return LowRankFactors.none();
         }
         return enabled ? new LowRankFactors(a, b, scaling) : new LowRankFactors(a0, b0, scaling);
+    }
+
+    /** {@code p} in dtype {@code ct} (differentiable: the gradient reaches the fp32 leaf), or p itself. */
+    private static NDArray cast(NDArray p, DataType ct, NDManager s) {
+        if (p.getDataType() == ct) {
+            return p;
+        }
+        NDArray c = p.toType(ct, false);
+        c.attach(s);
+        return c;
     }
 
     private NDArray lowRank(NDArray x, NDArray aa, NDArray bb, NDManager s) {

@@ -36,10 +36,16 @@ import java.util.TreeMap;
  * <p>Parameter names are {@code <module>.lora_A} and {@code <module>.lora_B}, the keys of the
  * partition's {@code StageMasks} and of {@code MaskedAdamW}'s masks.
  *
- * <p>{@link #setEnabled(boolean) Disabled}, the model is the original base model (GRPO's reference
- * policy), for residual initialisations too (use this rather than
- * {@code DecoderModel.setAdaptersEnabled(false)}, which for PiSSA/OLoRA would leave the residual
- * W − scaling·B₀·A₀, as PEFT's {@code disable_adapter} does). {@link #merge()} folds the adapters into the base
+ * <p><b>The base model</b> (GRPO's reference policy) is computed inside a {@link #disabled()} scope, for
+ * every initialisation, residual ones included:
+ * <pre>{@code
+ * try (LoraModel.Scope base = lora.disabled()) {
+ *     NDArray refLogits = model.forward(ids, mask, false);   // the original model, PiSSA/OLoRA too
+ * }                                                          // adapters back as they were, also on an exception
+ * }</pre>
+ * This is the one switch to use. {@code DecoderModel.setAdaptersEnabled(false)} (deprecated) only skips
+ * the layers' adapter terms, which for PiSSA/OLoRA leaves the residual W − scaling·B₀·A₀ (what PEFT's
+ * {@code disable_adapter} computes), not the base model. {@link #merge()} folds the adapters into the base
  * weights (faster inference), {@link #unmerge()} takes them out again; merging rounds to the base
  * weights' dtype, so with fp16/bf16 weights an unmerge does not restore them bit for bit.
  *
@@ -77,6 +83,10 @@ public final class LoraModel implements AutoCloseable {
      * live in a sub-manager of {@code parent} on the model's device, closed by {@link #close()}.
      * Random initialisations seed the engine's generator with {@link LoraConfig#seed()}.
      *
+     * @param model the model to adapt
+     * @param config rank, alpha, targets, init
+     * @param parent the parent manager of the adapters' arrays
+     * @return the installed adapters; close them to remove them
      * @throws IllegalArgumentException when a target matches nothing or a layer already has an adapter
      * @throws ArithmeticException when PiSSA/OLoRA meet a rank-deficient weight
      */
@@ -183,6 +193,10 @@ public final class LoraModel implements AutoCloseable {
      * resolved against the model; every expected tensor must be present with the model's shapes and
      * no other tensor may be.
      *
+     * @param folder the adapter folder
+     * @param model the base model
+     * @param parent the parent manager of the adapters' arrays
+     * @return the installed adapters; close them to remove them
      * @throws AdapterFormatException naming the file, the config key or the tensor that is wrong
      */
     public static LoraModel load(Path folder, DecoderModel model, NDManager parent) throws IOException {
@@ -221,21 +235,37 @@ public final class LoraModel implements AutoCloseable {
 
     // ---------------------------------------------------------------- accessors
 
+    /**
+     * The configuration.
+     *
+     * @return the config
+     */
     public LoraConfig config() {
         return config;
     }
 
+    /**
+     * The model the adapters are installed on.
+     *
+     * @return the model
+     */
     public DecoderModel model() {
         return model;
     }
 
-    /** The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order. */
+    /**
+     * The trainable fp32 leaves by name ({@code <module>.lora_A}, {@code <module>.lora_B}), in natural order.
+     *
+     * @return the parameters (owned by this object)
+     */
     public Map<String, NDArray> parameters() {
+        checkOpen();
         return parameters;
     }
 
     /** The adapters by module name, in the model's layer order. */
     public Map<String, LoraLayer> layers() {
+        checkOpen();
         return layers;
     }
 
@@ -256,9 +286,48 @@ public final class LoraModel implements AutoCloseable {
     // ---------------------------------------------------------------- state
 
     /**
-     * Enables or disables every adapter. Disabled, the model computes the original base model (for
-     * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs.
+     * A scope in which the model is the original base model: every adapter is disabled (residual
+     * initialisations add back scaling·B₀·A₀, so W_res + scaling·B₀·A₀ = W) until {@link Scope#close()},
+     * which restores the state before the call, also when the block throws. Scopes nest. Generation
+     * inside the scope decodes with the base model too (a KV cache freezes the adapters as they are
+     * when it is made). This is GRPO's reference policy and the one way to reach the base model.
      *
+     * @throws IllegalStateException when the adapters are merged (unmerge first) or the LoraModel is closed
+     */
+    public Scope disabled() {
+        checkOpen();
+        boolean before = enabled;
+        setEnabled(false);
+        return new Scope(before);
+    }
+
+    /** The scope of {@link #disabled()}: closing it restores the adapters' previous state. */
+    public final class Scope implements AutoCloseable {
+        private final boolean previous;
+        private boolean closed;
+
+        private Scope(boolean previous) {
+            this.previous = previous;
+        }
+
+        /** Restores the state from before {@link #disabled()} (idempotent). */
+        @Override
+        public void close() {
+            if (!closed) {
+                closed = true;
+                if (!LoraModel.this.closed) {
+                    setEnabled(previous);
+                }
+            }
+        }
+    }
+
+    /**
+     * Enables or disables every adapter. Disabled, the model computes the original base model (for
+     * PiSSA/OLoRA: W_res + scaling·B₀·A₀ = W), as GRPO's reference policy needs. Prefer
+     * {@link #disabled()}, which cannot leave the adapters off by mistake.
+     *
+     * @param enabled whether the adapters apply
      * @throws IllegalStateException when disabling merged adapters (unmerge first)
      */
     public void setEnabled(boolean enabled) {
@@ -273,6 +342,11 @@ public final class LoraModel implements AutoCloseable {
         this.enabled = enabled;
     }
 
+    /**
+     * Whether the adapters are enabled.
+     *
+     * @return true when enabled
+     */
     public boolean isEnabled() {
         return enabled;
     }
@@ -354,8 +428,15 @@ public final class LoraModel implements AutoCloseable {
      * {@code adapter_model.safetensors} (keys {@code base_model.model.<module>.lora_A.weight}, fp32).
      * Residual initialisations (PiSSA, OLoRA) are exported as the equivalent plain LoRA against the
      * original base weights: rank 2r, A' = [A; A₀], B' = [B, −B₀], lora_alpha doubled so the scaling
-     * is unchanged (what PEFT's {@code path_initial_model_for_weight_conversion} does). A fresh folder
-     * appears complete or not at all; in an existing folder each file is replaced atomically.
+     * is unchanged (what PEFT's {@code path_initial_model_for_weight_conversion} does).
+     *
+     * <p>The two files are replaced all-or-nothing, even if the process is killed during the save: a fresh
+     * folder appears complete or not at all, and in an existing folder a save killed after its commit point
+     * is completed by the next {@link #load} or save (see {@link ai.lorapar.data.AtomicFileSet}); other
+     * files in the folder are left alone.
+     *
+     * @param folder the adapter folder
+     * @throws IOException naming the file or folder that cannot be written
      */
     public void save(Path folder) throws IOException {
         checkOpen();
@@ -390,7 +471,8 @@ public final class LoraModel implements AutoCloseable {
 
     private void checkOpen() {
         if (closed) {
-            throw new IllegalStateException("LoraModel is closed");
+            throw new IllegalStateException("LoraModel (" + layers.size() + " adapters, " + config
+                    + ") is closed: its adapters are removed from the model and their arrays freed");
         }
     }
 

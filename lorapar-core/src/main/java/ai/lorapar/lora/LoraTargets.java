@@ -31,6 +31,9 @@ public final class LoraTargets {
     public static final LoraTargets QKVOGUD = new LoraTargets("QKVOGUD",
             List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), null);
 
+    /** PEFT's shorthand for every linear layer except the output layer. */
+    public static final String ALL_LINEAR = "all-linear";
+
     private final String label;
     private final List<String> entries;
     private final Pattern regex;
@@ -68,8 +71,19 @@ public final class LoraTargets {
         return new LoraTargets(String.join(",", copy), copy, null);
     }
 
-    /** PEFT's string form of {@code target_modules}: a regular expression the whole module name must match. */
+    /**
+     * PEFT's string form of {@code target_modules}: a regular expression the whole module name must match,
+     * or PEFT's shorthand {@code "all-linear"} (any case): every linear layer but the output layer, which for
+     * these decoders is {@link #QKVOGUD}.
+     *
+     * @param pattern the regular expression, or {@code all-linear}
+     * @return the targets
+     * @throws IllegalArgumentException for an invalid regular expression
+     */
     public static LoraTargets regex(String pattern) {
+        if (ALL_LINEAR.equalsIgnoreCase(pattern)) {
+            return QKVOGUD;
+        }
         try {
             return new LoraTargets("regex " + pattern, null, Pattern.compile(pattern));
         } catch (PatternSyntaxException e) {

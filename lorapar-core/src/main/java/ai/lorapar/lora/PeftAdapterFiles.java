@@ -6,9 +6,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.data.AtomicFileSet;
 import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
+import ai.lorapar.io.StrictJson;
 import ai.lorapar.io.TensorInfo;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.Linear;
@@ -18,29 +20,45 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.stream.Stream;
 
 /** PEFT's LoRA adapter folder: adapter_config.json + adapter_model.safetensors. */
 final class PeftAdapterFiles {
     static final String CONFIG = "adapter_config.json";
     static final String WEIGHTS = "adapter_model.safetensors";
     static final String PREFIX = "base_model.model.";
+
+    private static final Logger LOG = LoggerFactory.getLogger(PeftAdapterFiles.class);
+
+    /** What the variant keys that are refused ask for. */
+    private static final Map<String, String> UNSUPPORTED = Map.of(
+            "alora_invocation_tokens", "activated LoRA (applied only after the invocation tokens)",
+            "arrow_config", "Arrow routing between several LoRA experts",
+            "bdlora_config", "block-diagonal LoRA");
+
+    /** The keys of PEFT's LoraConfig (0.13 to 0.18) that this loader reads, checks or may ignore. */
+    private static final Set<String> KNOWN_KEYS = Set.of("peft_type", "task_type", "base_model_name_or_path",
+            "revision", "inference_mode", "auto_mapping", "peft_version", "r", "target_modules", "exclude_modules",
+            "lora_alpha", "lora_dropout", "fan_in_fan_out", "bias", "use_rslora", "modules_to_save",
+            "init_lora_weights", "layers_to_transform", "layers_pattern", "rank_pattern", "alpha_pattern",
+            "megatron_config", "megatron_core", "trainable_token_indices", "loftq_config", "eva_config",
+            "corda_config", "use_dora", "use_qalora", "qalora_group_size", "layer_replication", "runtime_config",
+            "lora_bias", "target_parameters", "alora_invocation_tokens", "arrow_config", "bdlora_config",
+            "ensure_weight_tying");
 
     private PeftAdapterFiles() {}
 
@@ -83,46 +101,12 @@ final class PeftAdapterFiles {
                 tensors.put(keyA(l.module()), aHost);
                 tensors.put(keyB(l.module()), bHost);
             }
-            Path target = folder.toAbsolutePath();
-            Path parent = target.getParent();
-            Files.createDirectories(parent);
-            if (!Files.exists(target)) {
-                // a fresh folder: fill a hidden sibling, then rename it into place in one step
-                Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
-                boolean moved = false;
-                try {
-                    SafetensorsWriter.write(tmp.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
-                    AtomicFiles.writeUtf8(tmp.resolve(CONFIG), w -> w.write(json));
-                    try {
-                        Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-                    } catch (AtomicMoveNotSupportedException e) {
-                        Files.move(tmp, target);
-                    }
-                    moved = true;
-                } finally {
-                    if (!moved) {
-                        deleteTree(tmp);
-                    }
-                }
-            } else {
-                if (!Files.isDirectory(target)) {
-                    throw new IOException(target + " exists and is not a folder");
-                }
-                // each file is written completely to a temporary name, then moved over the old one
-                SafetensorsWriter.write(target.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
-                AtomicFiles.writeUtf8(target.resolve(CONFIG), w -> w.write(json));
-            }
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
+            Map<String, AtomicFiles.Bytes> files = new LinkedHashMap<>();
+            files.put(WEIGHTS, SafetensorsWriter.content(tensors, Map.of("format", "pt")));
+            byte[] configBytes = json.getBytes(StandardCharsets.UTF_8);
+            files.put(CONFIG, out -> AtomicFiles.writeFully(out, ByteBuffer.wrap(configBytes)));
+            // all-or-nothing, also under kill -9: see AtomicFileSet (the loader completes a committed save)
+            AtomicFileSet.write(folder, files);
         }
     }
 
@@ -165,6 +149,9 @@ final class PeftAdapterFiles {
             NDManager manager) {}
 
     static Loaded read(Path folder, DecoderModel model, NDManager parent) throws IOException {
+        if (Files.isDirectory(folder)) {
+            AtomicFileSet.recover(folder); // a save killed after its commit point: finish it
+        }
         Path configPath = folder.resolve(CONFIG);
         Path weightsPath = folder.resolve(WEIGHTS);
         if (!Files.isRegularFile(configPath)) {
@@ -177,13 +164,15 @@ final class PeftAdapterFiles {
         }
         JsonObject o;
         try (Reader r = Files.newBufferedReader(configPath, StandardCharsets.UTF_8)) {
-            JsonElement e = JsonParser.parseReader(r);
+            JsonElement e = StrictJson.parse(r);
             if (!e.isJsonObject()) {
                 throw new AdapterFormatException(configPath + ": not a JSON object");
             }
             o = e.getAsJsonObject();
         } catch (JsonParseException e) {
             throw new AdapterFormatException(configPath + ": invalid JSON: " + e.getMessage(), e);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new AdapterFormatException(configPath + ": not valid UTF-8 (" + e + ")", e);
         }
         String peftType = string(o, "peft_type", configPath);
         if (!"LORA".equals(peftType)) {
@@ -198,6 +187,20 @@ final class PeftAdapterFiles {
         requireFalse(o, "use_dora", configPath, "DoRA adapters are not supported");
         requireFalse(o, "fan_in_fan_out", configPath, "fan_in_fan_out (Conv1D-style weights) is not supported");
         requireFalse(o, "lora_bias", configPath, "LoRA biases are not supported");
+        requireFalse(o, "use_qalora", configPath, "QALoRA (pooled inputs for quantized models) is not supported");
+        for (String key : List.of("alora_invocation_tokens", "arrow_config", "bdlora_config")) {
+            if (isSet(o, key)) {
+                throw new AdapterFormatException(configPath + ": " + key + " is set (" + o.get(key) + "); "
+                        + UNSUPPORTED.get(key) + " is not supported, and loading it as a plain LoRA would compute "
+                        + "something else");
+            }
+        }
+        for (String key : o.keySet()) {
+            if (!KNOWN_KEYS.contains(key)) {
+                LOG.warn("{}: unknown key '{}' is ignored; if it changes what the adapter computes, the result will "
+                        + "differ from PEFT's", configPath, key);
+            }
+        }
         if (o.has("bias") && !o.get("bias").isJsonNull() && !"none".equals(o.get("bias").getAsString())) {
             throw new AdapterFormatException(configPath + ": bias is '" + o.get("bias").getAsString()
                     + "'; only bias \"none\" is supported");
@@ -313,6 +316,12 @@ final class PeftAdapterFiles {
         } catch (NumberFormatException | IllegalStateException | UnsupportedOperationException e) {
             throw new AdapterFormatException(path + ": '" + key + "' is not a number: " + o.get(key));
         }
+    }
+
+    private static boolean isSet(JsonObject o, String key) {
+        JsonElement e = o.get(key);
+        return e != null && !e.isJsonNull() && !(e.isJsonArray() && e.getAsJsonArray().isEmpty())
+                && !(e.isJsonObject() && e.getAsJsonObject().size() == 0);
     }
 
     private static void requireFalse(JsonObject o, String key, Path path, String why) throws AdapterFormatException {

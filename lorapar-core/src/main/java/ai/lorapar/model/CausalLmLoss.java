@@ -32,9 +32,9 @@ public final class CausalLmLoss {
             picked.attach(scope);
             NDArray lb = labels.get(new NDIndex(":, 1:"));
             lb.attach(scope);
-            NDArray countedF = lb.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false);
+            NDArray countedF = lb.neq(scalar(scope, IGNORE_INDEX, lb.getDataType())).toType(DataType.FLOAT32, false);
             NDArray nll = picked.sum(new int[] {1}).neg();
-            NDArray count = countedF.sum(new int[] {1}).maximum(1f);
+            NDArray count = countedF.sum(new int[] {1}).maximum(scalar(scope, 1, DataType.FLOAT32));
             NDArray loss = nll.div(count);
             loss.attach(out);
             return loss;
@@ -59,11 +59,20 @@ public final class CausalLmLoss {
             lb.attach(scope);
             lb = lb.toType(DataType.INT64, false);
             NDArray logp = lg.toType(DataType.FLOAT32, false).logSoftmax(-1);
-            NDArray picked = logp.gather(lb.maximum(0).expandDims(-1), -1).squeeze(-1);
-            NDArray result = picked.mul(lb.neq(IGNORE_INDEX).toType(DataType.FLOAT32, false));
+            NDArray picked = logp.gather(lb.maximum(scalar(scope, 0, DataType.INT64)).expandDims(-1), -1).squeeze(-1);
+            NDArray counted = lb.neq(scalar(scope, IGNORE_INDEX, DataType.INT64)).toType(DataType.FLOAT32, false);
+            NDArray result = picked.mul(counted);
             result.attach(out);
             return result;
         }
+    }
+
+    /**
+     * A 0-dim array made on the device by a fill (DJL's {@code neq(Number)} and friends copy the scalar
+     * from the host, which on a GPU waits for all queued work).
+     */
+    private static NDArray scalar(NDManager m, float value, DataType dtype) {
+        return m.full(new Shape(), value, dtype);
     }
 
     private static void checkShapes(NDArray logits, NDArray labels) {

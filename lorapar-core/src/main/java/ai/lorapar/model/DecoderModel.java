@@ -12,6 +12,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.lorapar.engine.FusedOps;
+import ai.lorapar.engine.TrainingOps;
 import ai.lorapar.io.SafetensorsCheckpoint;
 import ai.lorapar.io.TensorInfo;
 import org.slf4j.Logger;
@@ -37,6 +38,13 @@ import java.util.Map;
  * <p>Padding: rows may be left- or right-padded; positions are {@code cumsum(mask) - 1}, as in
  * transformers' {@code generate}, so a padded row yields the same logits at its real positions as
  * the unpadded sequence.
+ *
+ * <p>Passes without a KV cache (training, scoring) run through {@link #trainingPath()}: on a GPU with the
+ * project's JNI, torch's fused attention (causal without a mask when the caller says the rows are
+ * right-padded: {@link #forward(NDArray, NDArray, boolean, boolean)}), each projection and its LoRA deltas
+ * as one autograd node, lean RMSNorm/SiLU nodes; NDArray ops elsewhere. For losses, {@link #forwardHidden}
+ * gives the final hidden states and {@link #tokenNll} / {@link #logitsAt} the head at selected rows only
+ * (see {@link CausalLmObjective}). Decoding with a KV cache is unaffected by these switches.
  */
 public final class DecoderModel implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
@@ -64,6 +72,10 @@ public final class DecoderModel implements AutoCloseable {
     private final NDArray scaleArr;
     private final NDArray oneI;
     private final NDArray zeroI;
+    /** fp32's lowest value, the explicit attention's additive mask (made once: no host copy per pass). */
+    private final NDArray lowestF32;
+    /** The implementations of cache-free passes (training, scoring). */
+    private final TrainingPath trainingPath;
     /** Whether q/k/v and gate/up run as one matrix product each (package-private switch for tests). */
     private volatile boolean fusedProjections = true;
     /** Whether the JNI's fused ops ({@link FusedOps}) are used: on a GPU, when the engine has them. */
@@ -72,18 +84,19 @@ public final class DecoderModel implements AutoCloseable {
     /** Whether a decode step runs each layer as one JNI call ({@link FusedOps#decodeLayer}) when it can. */
     private volatile boolean fusedLayer;
     private final boolean fusedLayerAvailable;
+    private volatile boolean closed;
 
     /**
      * System property that turns the JNI's fused ops on ({@code -Dlorapar.fusedOps=true}). They are
-     * opt-in: on an H100 (2026-11-23, Qwen2.5-0.5B shape, 64 × 256 sampled tokens) they measured slower
-     * than plain NDArray ops (886 against 2,325 new tokens/s), although numerically equal; decoding through
-     * CUDA graphs (the generator's default where available) makes per-call savings moot.
+     * opt-in: on an H100 they measured slower than plain NDArray ops (README, "Benchmarks"), although
+     * numerically equal; decoding through CUDA graphs (the generator's default where available) makes
+     * per-call savings moot.
      */
     public static final String FUSED_OPS_PROPERTY = "lorapar.fusedOps";
 
     /**
      * System property that turns the one-call decode layer on ({@code -Dlorapar.fusedLayer=true}, with
-     * fused ops on). Opt-in for the same reason: 816 against 2,325 new tokens/s in that measurement.
+     * fused ops on). Opt-in for the same reason (README, "Benchmarks").
      */
     public static final String FUSED_LAYER_PROPERTY = "lorapar.fusedLayer";
 
@@ -126,6 +139,9 @@ public final class DecoderModel implements AutoCloseable {
         this.scaleArr = manager.create(1.0 / Math.sqrt(config.headDim()));
         this.oneI = manager.create(1);
         this.zeroI = manager.create(0);
+        this.lowestF32 = manager.create(-Float.MAX_VALUE);
+        this.trainingPath = new TrainingPath(manager.getEngine(), manager.getDevice());
+        this.lossChunkRows = Math.max(1, TrainingPath.LOSS_CHUNK_ELEMENTS / config.vocabSize());
         this.fusedOpsAvailable = FusedOps.isAvailable(manager.getEngine());
         this.fusedOps = fusedOpsAvailable && manager.getDevice().isGpu()
                 && "true".equalsIgnoreCase(System.getProperty(FUSED_OPS_PROPERTY));
@@ -159,7 +175,14 @@ public final class DecoderModel implements AutoCloseable {
         this.linears = Collections.unmodifiableMap(map);
     }
 
-    /** Loads a model folder with the default compute dtype (see {@link #defaultDtype}). */
+    /**
+     * Loads a model folder with the default compute dtype (see {@link #defaultDtype}).
+     *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
+     * @return the model; close it
+     * @throws IOException naming the file, key or tensor at fault
+     */
     public static DecoderModel load(Path folder, NDManager parent) throws IOException {
         return load(folder, parent, null);
     }
@@ -168,9 +191,14 @@ public final class DecoderModel implements AutoCloseable {
      * Loads {@code folder} (config.json, generation_config.json, model.safetensors or a sharded index)
      * into a sub-manager of {@code parent}, on its device.
      *
+     * @param folder a Hugging Face model folder
+     * @param parent the parent manager of the weights
      * @param dtype the compute dtype of the base weights, or null for {@link #defaultDtype}; bf16 needs
      *     an engine with the {@code BF16} capability
-     * @throws ModelConfigException when a tensor is missing or its shape disagrees with config.json
+     * @return the model; close it
+     * @throws ModelConfigException when config.json is invalid, a tensor is missing, unused or its shape
+     *     disagrees with config.json (naming the key or tensor)
+     * @throws IOException when a file cannot be read
      */
     public static DecoderModel load(Path folder, NDManager parent, DataType dtype) throws IOException {
         ModelConfig config = ModelConfig.load(folder);
@@ -183,6 +211,7 @@ public final class DecoderModel implements AutoCloseable {
             if (!target.isFloating()) {
                 throw new IllegalArgumentException("compute dtype must be floating point, got " + target);
             }
+            checkEveryTensorIsUsed(config, ckpt);
             NDManager m = parent.newSubManager();
             try {
                 DecoderModel model = build(config, checkpointWeights(ckpt), m, target);
@@ -193,6 +222,57 @@ public final class DecoderModel implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /**
+     * A checkpoint tensor the model would not use means config.json does not describe the checkpoint (fewer
+     * {@code num_hidden_layers} than it has, another architecture): an error naming the tensors, rather
+     * than a model silently computing something else. Rotary {@code inv_freq} buffers (older checkpoints)
+     * are recomputed and ignored; an {@code lm_head.weight} next to tied embeddings is ignored with a warning,
+     * as transformers ties it to the embeddings.
+     */
+    private static void checkEveryTensorIsUsed(ModelConfig c, SafetensorsCheckpoint ckpt) throws ModelConfigException {
+        List<String> unused = new ArrayList<>();
+        List<String> extraLayers = new ArrayList<>();
+        java.util.Set<String> perLayer = java.util.Set.of("input_layernorm.weight", "post_attention_layernorm.weight",
+                "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                "self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias", "self_attn.o_proj.bias",
+                "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight", "mlp.gate_proj.bias",
+                "mlp.up_proj.bias", "mlp.down_proj.bias");
+        java.util.regex.Pattern layer = java.util.regex.Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+        for (String name : new java.util.TreeSet<>(ckpt.names())) {
+            java.util.regex.Matcher mt = layer.matcher(name);
+            if (mt.matches()) {
+                long index = Long.parseLong(mt.group(1).length() > 9 ? "999999999" : mt.group(1));
+                if (index >= c.numLayers()) {
+                    extraLayers.add(name);
+                } else if (!perLayer.contains(mt.group(2)) && !mt.group(2).endsWith("rotary_emb.inv_freq")) {
+                    unused.add(name);
+                }
+            } else if (name.equals("lm_head.weight") && c.tieWordEmbeddings()) {
+                LOG.warn("{}: 'lm_head.weight' is not used: {} has tie_word_embeddings=true (the output layer is the "
+                        + "embedding matrix)", ckpt.folder(), c.source());
+            } else if (!name.equals("model.embed_tokens.weight") && !name.equals("model.norm.weight")
+                    && !name.equals("lm_head.weight") && !name.endsWith("rotary_emb.inv_freq")) {
+                unused.add(name);
+            }
+        }
+        if (!extraLayers.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": the checkpoint has tensors of layers beyond "
+                    + "num_hidden_layers " + c.numLayers() + " of " + c.source() + ", which would be ignored: "
+                    + sample(extraLayers) + "; fix num_hidden_layers or the checkpoint");
+        }
+        if (!unused.isEmpty()) {
+            throw new ModelConfigException(ckpt.folder() + ": " + unused.size() + " checkpoint tensor(s) would not be "
+                    + "used by a " + c.modelType() + " model as " + c.source() + " describes it: " + sample(unused)
+                    + " (another architecture, or a config.json that does not belong to these weights?)");
+        }
+    }
+
+    private static String sample(List<String> names) {
+        int shown = Math.min(names.size(), 5);
+        return "'" + String.join("', '", names.subList(0, shown)) + "'"
+                + (names.size() > shown ? " and " + (names.size() - shown) + " more" : "");
     }
 
     /**
@@ -400,6 +480,11 @@ public final class DecoderModel implements AutoCloseable {
 
     // ---------------------------------------------------------------- accessors
 
+    /**
+     * The architecture read from config.json.
+     *
+     * @return the config
+     */
     public ModelConfig config() {
         return config;
     }
@@ -409,8 +494,21 @@ public final class DecoderModel implements AutoCloseable {
         return dtype;
     }
 
+    /**
+     * The device the weights live on.
+     *
+     * @return the device
+     */
     public Device device() {
         return manager.getDevice();
+    }
+
+    /**
+     * The implementations of passes without a KV cache (attention, LoRA, norms, loss), set from system
+     * properties when the model was made ({@link TrainingPath}); mutable, for tests and benchmarks.
+     */
+    public TrainingPath trainingPath() {
+        return trainingPath;
     }
 
     /** The manager holding the base weights. */
@@ -434,7 +532,16 @@ public final class DecoderModel implements AutoCloseable {
         return l;
     }
 
-    /** Enables or disables every installed adapter at once (disabled = the frozen base model). */
+    /**
+     * Switches the adapter term of every {@link Linear} on or off. Off, each layer computes its current
+     * weight only: for LoRA with a residual initialisation (PiSSA, OLoRA) that weight is
+     * W − scaling·B₀·A₀, so this is <b>not</b> the base model. For the base model (GRPO's reference
+     * policy) use {@code try (var base = loraModel.disabled()) { ... }}, which is right for every
+     * initialisation and restores the adapters afterwards.
+     *
+     * @deprecated not the base model for residual LoRA initialisations; use {@code LoraModel.disabled()}
+     */
+    @Deprecated
     public void setAdaptersEnabled(boolean enabled) {
         for (Linear l : linears.values()) {
             l.setAdapterEnabled(enabled);
@@ -453,6 +560,7 @@ public final class DecoderModel implements AutoCloseable {
      * adapters its keys and values were computed with, even if they are trained or switched meanwhile.
      */
     public KvCache newCache(NDManager parent, int batch, int capacity) {
+        checkOpen();
         KvCache cache = new KvCache(parent, config.numLayers(), batch, config.numKeyValueHeads(), capacity,
                 config.headDim(), dtype);
         try {
@@ -591,17 +699,109 @@ public final class DecoderModel implements AutoCloseable {
      * @return {@code [batch, T, vocab]} in the compute dtype, attached to {@code inputIds}' manager
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training) {
-        return forward(inputIds, attentionMask, null, training, false);
+        return run(inputIds, attentionMask, null, training, false, false, true, true);
+    }
+
+    /**
+     * Logits for every position of rows that are right-padded (or not padded): each row's real tokens
+     * come first, as {@code ai.lorapar.data.TokenBatch} makes them. The caller vouches for it (reading the
+     * mask to check would wait for the device); it lets attention run causally without a mask (torch's
+     * flash kernel, see {@link TrainingPath}), which is exact at every real position. Positions after a
+     * row's last real token get other values than with {@code rightPadded = false}; they never count in a
+     * loss. With {@code rightPadded = false} this is {@link #forward(NDArray, NDArray, boolean)}.
+     *
+     * <p>The caller also vouches for the ids: with {@code rightPadded} the device-side check of token ids
+     * against the vocabulary (one host read per pass) is skipped, since batches made by
+     * {@code TokenBatch} hold ids the encoder produced and the trainers check them on the host.
+     */
+    public NDArray forward(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded) {
+        return run(inputIds, attentionMask, null, training, false, rightPadded, true, !rightPadded);
+    }
+
+    /**
+     * The final normalised hidden states {@code [batch, T, hidden]} (compute dtype), the input of the LM
+     * head: with {@link #logitsAt} or {@link #tokenNll} a loss needs logits only at the positions that
+     * count. Padding as in {@link #forward(NDArray, NDArray, boolean, boolean)}.
+     */
+    public NDArray forwardHidden(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded) {
+        return run(inputIds, attentionMask, null, training, false, rightPadded, false, !rightPadded);
+    }
+
+    /**
+     * {@link #forwardHidden(NDArray, NDArray, boolean, boolean)} with the id check chosen by the caller:
+     * with {@code checkIds} false the caller guarantees every id is in {@code [0, vocab_size)} (ids made by
+     * the encoder, which checks them on the host, and ids the model sampled), and the check's host read
+     * (a device synchronisation) is skipped.
+     */
+    public NDArray forwardHidden(NDArray inputIds, NDArray attentionMask, boolean training, boolean rightPadded,
+            boolean checkIds) {
+        return run(inputIds, attentionMask, null, training, false, rightPadded, false, checkIds);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("DecoderModel (" + config.source() + ") is closed; its weights are freed");
+        }
+    }
+
+    /** Token ids must lie in [0, vocab): checked with one host read of their min and max, the culprit found only on error. */
+    private void checkTokenIds(NDArray inputIds) {
+        if (inputIds.size() == 0) {
+            return;
+        }
+        long vocab = config.vocabSize();
+        try (NDManager s = inputIds.getManager().newSubManager()) {
+            NDArray flat = inputIds.reshape(-1);
+            flat.attach(s);
+            NDArray range = NDArrays.stack(new NDList(flat.min().toType(DataType.INT64, false),
+                    flat.max().toType(DataType.INT64, false)));
+            range.attach(s);
+            long[] minMax = range.toLongArray();
+            if (minMax[0] >= 0 && minMax[1] < vocab) {
+                return;
+            }
+            NDArray all = flat.toType(DataType.INT64, false);
+            all.attach(s);
+            long[] ids = all.toLongArray();
+            long width = inputIds.getShape().get(1);
+            for (int i = 0; i < ids.length; i++) {
+                if (ids[i] < 0 || ids[i] >= vocab) {
+                    throw new IllegalArgumentException("inputIds[" + (i / width) + ", " + (i % width) + "] = " + ids[i]
+                            + " is not a token id of this model (vocab_size " + vocab + " in " + config.source()
+                            + "); padded positions too must hold a valid id, e.g. the pad token's");
+                }
+            }
+        }
     }
 
     /**
      * Logits with a KV cache: the cache's earlier positions are attended to, and this pass's keys and
      * values are appended to it.
      *
+     * @param inputIds {@code [batch, T]} token ids
+     * @param attentionMask {@code [batch, T]} 1 for real tokens and 0 for padding, or null
+     * @param cache the KV cache to read and extend, or null
+     * @param training whether adapters run in training mode (dropout)
      * @param lastOnly return only the last column's logits ({@code [batch, 1, vocab]}), as decoding needs;
      *     with padding this is each row's last token only when rows are left-padded
+     * @return the logits, attached to {@code inputIds}' manager
+     * @throws IllegalArgumentException for a token id outside [0, vocab_size) (naming row, position and id;
+     *     not checked in decode steps of a cache, which feed the model's own samples), or, without a cache,
+     *     more positions than max_position_embeddings
      */
     public NDArray forward(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly) {
+        return run(inputIds, attentionMask, cache, training, lastOnly, false, true, true);
+    }
+
+    /** What the attention of a pass uses: the explicit path's additive bias, or SDPA's causal flag and keep-mask. */
+    private record Attn(NDArray bias, boolean sdpa, boolean causal, NDArray keep) {}
+
+    private NDArray run(NDArray inputIds, NDArray attentionMask, KvCache cache, boolean training, boolean lastOnly,
+            boolean rightPadded, boolean withLogits, boolean checkIds) {
+        checkOpen();
+        if (cache != null && cache.isClosed()) {
+            throw new IllegalStateException("the KvCache passed to forward is closed; make a new one with newCache");
+        }
         NDManager out = inputIds.getManager();
         Shape s = inputIds.getShape();
         if (s.dimension() != 2) {
@@ -620,6 +820,15 @@ public final class DecoderModel implements AutoCloseable {
         if (staticStep && t != 1) {
             throw new IllegalArgumentException("a cache in static decoding takes one token per row, got " + t);
         }
+        if (cache == null && t > config.maxPositions()) { // with a cache the generator warns instead
+            throw new IllegalArgumentException("inputIds has " + t + " positions, more than max_position_embeddings "
+                    + config.maxPositions() + " of " + config.source() + "; shorten or split the sequences");
+        }
+        if (checkIds && !(cache != null && (staticStep || (t == 1 && cache.length() > 0)))) {
+            // one host read; decode steps feed the model's own samples, and right-padded training passes
+            // (TokenBatch) come from the encoder, whose ids the trainers check on the host: both skip it
+            checkTokenIds(inputIds);
+        }
         try (NDManager scope = out.newSubManager()) {
             int past = cache == null ? 0 : cache.length();
             NDArray mask = attentionMask != null ? attentionMask.toType(DataType.INT64, true)
@@ -628,7 +837,11 @@ public final class DecoderModel implements AutoCloseable {
             int d = config.headDim();
             int total;
             NDArray pos;
-            NDArray bias;
+            NDArray bias = null;
+            // a cache-free pass may use torch's fused attention: causal without a mask when rows are prefixes
+            boolean sdpa = cache == null && trainingPath.sdpa;
+            boolean causalSdpa = sdpa && (attentionMask == null || rightPadded);
+            NDArray sdpaKeep = null;
             if (staticStep) {
                 // positions, the slot written and the mask of unwritten slots live on the device (CUDA graphs)
                 cache.extendMask(mask);
@@ -655,6 +868,10 @@ public final class DecoderModel implements AutoCloseable {
                     NDArray view = cache.keyBias(total);
                     view.attach(scope); // made in the cache's manager: freed with this pass
                     bias = view.reshape(batch, 1, 1, total);
+                } else if (causalSdpa) {
+                    bias = null;
+                } else if (sdpa) {
+                    sdpaKeep = sdpaKeepMask(scope, fullMask, t);
                 } else {
                     bias = attentionBias(scope, fullMask, past, t, total);
                 }
@@ -677,6 +894,8 @@ public final class DecoderModel implements AutoCloseable {
             NDArray sin = cs[1].reshape(batch, t, 1, d);
 
             boolean fuse = fusedOps;
+            boolean lean = cache == null && trainingPath.lean;
+            Attn attn = new Attn(bias, sdpa, causalSdpa, sdpaKeep);
             NDArray keep = null; // the keep-mask of the fused decode attention, [B,1,1,S] boolean
             if (fuse && cache != null && t == 1 && !staticStep) {
                 keep = bias.eq(zeroI);
@@ -697,8 +916,8 @@ public final class DecoderModel implements AutoCloseable {
                     hidden.attach(ls);
                     NDArray next;
                     try {
-                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, keep, fuse, cache, past,
-                                total, training, frozen);
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, attn, keep, fuse, lean, cache,
+                                past, total, training, frozen);
                     } catch (EngineException | UnsatisfiedLinkError e) {
                         if (!fuse) {
                             throw e;
@@ -710,8 +929,8 @@ public final class DecoderModel implements AutoCloseable {
                         fusedLayer = false;
                         fuse = false;
                         keep = null;
-                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, bias, null, false, cache, past,
-                                total, training, frozen);
+                        next = layer(i, layers.get(i), hidden, batch, t, cos, sin, attn, null, false, lean, cache,
+                                past, total, training, frozen);
                     }
                     LayerProbe pr = probe;
                     if (pr != null) {
@@ -727,7 +946,12 @@ public final class DecoderModel implements AutoCloseable {
             if (lastOnly) {
                 hidden = hidden.get(new NDIndex(":, -1:, :"));
             }
-            NDArray normed = rmsNorm(hidden, finalNorm, fuse);
+            NDArray normed = lean ? TrainingOps.rmsNorm(hidden, finalNorm, config.rmsNormEps())
+                    : rmsNorm(hidden, finalNorm, fuse);
+            if (!withLogits) {
+                normed.attach(out);
+                return normed;
+            }
             NDArray logits = lmHead.forward(normed, training);
             logits.attach(out);
             return logits;
@@ -759,7 +983,32 @@ public final class DecoderModel implements AutoCloseable {
         keys.attach(scope);
         NDArray allowed = causal.logicalAnd(keys).expandDims(1); // [B,1,T,S]
         NDArray blocked = allowed.logicalNot().toType(DataType.FLOAT32, false);
-        return blocked.mul(-Float.MAX_VALUE);
+        return blocked.mul(lowestF32);
+    }
+
+    /**
+     * Boolean keep-mask {@code [B,1,T,T]} of a cache-free pass with arbitrary padding for torch's fused
+     * attention: a query may attend to earlier real keys; a query without any (a left-padded position)
+     * attends to itself, so that no row is fully masked (that would give NaN; a padded query's output never
+     * reaches a real position).
+     */
+    private NDArray sdpaKeepMask(NDManager scope, NDArray fullMask, int t) {
+        NDArray rows = scope.arange(0, t, 1, DataType.INT64).reshape(t, 1);
+        NDArray cols = scope.arange(0, t, 1, DataType.INT64).reshape(1, t);
+        NDArray causal = cols.lte(rows).expandDims(0); // [1,T,T]
+        NDArray self = cols.eq(rows).expandDims(0);
+        NDArray keys = fullMask.eq(oneI).expandDims(1); // [B,1,T]
+        keys.attach(scope);
+        NDArray allowed = causal.logicalAnd(keys); // [B,T,T], as the explicit path's bias
+        allowed.attach(scope);
+        // only a query with no key at all (a left-padded position) attends to itself, so that its row is
+        // not fully masked; every other row keeps exactly the explicit path's keys (padded queries of
+        // right-padded rows too, so their outputs equal the explicit path's and transformers')
+        NDArray empty = allowed.toType(DataType.INT32, false).sum(new int[] {-1}, true).eq(0); // [B,T,1]
+        empty.attach(scope);
+        NDArray keep = allowed.logicalOr(self.logicalAnd(empty)).expandDims(1); // [B,1,T,T]
+        keep.attach(scope);
+        return keep;
     }
 
     /**
@@ -808,6 +1057,12 @@ public final class DecoderModel implements AutoCloseable {
             NDArray out = frozen.addTo(y, x);
             y.close();
             return out;
+        }
+        if (frozen == null && trainingPath.fusedLora && (fusedProjections || parts.length == 1)) {
+            NDArray y = fusedLora(x, w, b, training, parts);
+            if (y != null) {
+                return y;
+            }
         }
         if (parts.length == 1) {
             return parts[0].forward(x, training);
@@ -862,11 +1117,48 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /**
+     * The projection of {@code parts} (fused weight {@code w}, bias {@code b}) with their adapters' terms as
+     * one {@link TrainingOps#loraLinear} node, or null when an enabled adapter has no low-rank training
+     * form (then the adapters' own {@code delta} run). Takes one dropout key per adapter with a positive
+     * rate in a training pass, as the adapters' own path does.
+     */
+    private NDArray fusedLora(NDArray x, NDArray w, NDArray b, boolean training, Linear[] parts) {
+        LinearAdapter.TrainingFactors[] f = new LinearAdapter.TrainingFactors[parts.length];
+        boolean any = false;
+        for (int i = 0; i < parts.length; i++) {
+            if (!parts[i].hasActiveAdapter()) {
+                continue;
+            }
+            f[i] = parts[i].adapter().trainingFactors(parts[i]);
+            if (f[i] == null) {
+                return null;
+            }
+            any |= !f[i].isNone();
+        }
+        if (!any) {
+            return Linear.linear(x, w, b);
+        }
+        List<TrainingOps.LoraPart> lora = new ArrayList<>(parts.length);
+        long offset = 0;
+        for (int i = 0; i < parts.length; i++) {
+            long width = parts[i].outFeatures();
+            if (f[i] != null && !f[i].isNone()) {
+                double rate = training ? f[i].dropout() : 0;
+                long key = rate > 0 ? parts[i].adapter().nextDropoutKey() : 0L;
+                lora.add(new TrainingOps.LoraPart(f[i].a(), f[i].b(), offset, width, f[i].scaling(), rate, key));
+            }
+            offset += width;
+        }
+        return TrainingOps.loraLinear(x, w, b, lora, trainingPath.loraFp32);
+    }
+
+    /**
      * One decoder layer; {@code total} is the number of key positions attended to ({@code past + t},
      * or the cache's capacity in static decoding).
      */
-    private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, NDArray bias,
-            NDArray keep, boolean fuse, KvCache cache, int past, int total, boolean training, FrozenAdapters frozen) {
+    private NDArray layer(int index, Layer l, NDArray x, long b, long t, NDArray cos, NDArray sin, Attn attn,
+            NDArray keep, boolean fuse, boolean lean, KvCache cache, int past, int total, boolean training,
+            FrozenAdapters frozen) {
         FrozenAdapters.LayerGroups fg = frozen == null ? null : frozen.layer(index);
         if (keep != null && fusedLayer && !hasActiveAdapter(l) && fg == null) {
             // a decode step (one token, KV cache, fused ops on) of a layer without adapters: one JNI call
@@ -878,12 +1170,34 @@ public final class DecoderModel implements AutoCloseable {
         int heads = config.numHeads();
         int kvHeads = config.numKeyValueHeads();
         int d = config.headDim();
-        int rep = heads / kvHeads;
 
-        NDArray hn = rmsNorm(x, l.inputNorm, fuse);
+        NDArray hn = lean ? TrainingOps.rmsNorm(x, l.inputNorm, config.rmsNormEps()) : rmsNorm(x, l.inputNorm, fuse);
         // [B,T,heads+2·kvHeads,D]: q heads, then k heads, then v heads
         NDArray qkv = project(hn, l.qkvW, l.qkvB, training, group(fg, frozen, 0), l.q, l.k, l.v)
                 .reshape(b, t, heads + 2L * kvHeads, d);
+        NDArray ctx = attn.sdpa
+                ? TrainingOps.attention(qkv, cos, sin, attn.keep, heads, kvHeads, attn.causal, 1.0 / Math.sqrt(d))
+                : explicitAttention(index, qkv, b, t, cos, sin, attn.bias, keep, fuse, cache, past, total);
+        NDArray h = x.add(project(ctx, l.o.weight(), l.o.bias(), training, group(fg, frozen, 1), l.o));
+
+        NDArray hn2 = lean ? TrainingOps.rmsNorm(h, l.postNorm, config.rmsNormEps()) : rmsNorm(h, l.postNorm, fuse);
+        long ffn = l.gate.outFeatures();
+        NDArray gu = project(hn2, l.guW, l.guB, training, group(fg, frozen, 2), l.gate, l.up);
+        NDArray act = lean ? TrainingOps.siluMul(gu) : fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
+        NDArray mlp = project(act, l.down.weight(), l.down.bias(), training, group(fg, frozen, 3), l.down);
+        return h.add(mlp);
+    }
+
+    /**
+     * RoPE and attention of the NDArray path (every pass with a KV cache, and cache-free passes without
+     * torch's fused attention): {@code [B,T,H·D]}.
+     */
+    private NDArray explicitAttention(int index, NDArray qkv, long b, long t, NDArray cos, NDArray sin, NDArray bias,
+            NDArray keep, boolean fuse, KvCache cache, int past, int total) {
+        int heads = config.numHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int d = config.headDim();
+        int rep = heads / kvHeads;
         // rotary embedding of q and k in one go (the sin's sign is folded into the table)
         // slices by NDIndex builders, not strings: a string index is parsed at every call
         NDArray qk = qkv.get(slice3(0, heads + kvHeads));
@@ -902,8 +1216,8 @@ public final class DecoderModel implements AutoCloseable {
             NDList kv = cache.append(index, past, k, v, fuse);
             keys = kv.get(0);
             values = kv.get(1);
-            keys.attach(x.getManager());
-            values.attach(x.getManager());
+            keys.attach(qkv.getManager());
+            values.attach(qkv.getManager());
         }
         NDArray ctx;
         if (keep != null) {
@@ -913,14 +1227,7 @@ public final class DecoderModel implements AutoCloseable {
         } else {
             ctx = attention(qg, keys, values, bias, b, t, total);
         }
-        NDArray h = x.add(project(ctx, l.o.weight(), l.o.bias(), training, group(fg, frozen, 1), l.o));
-
-        NDArray hn2 = rmsNorm(h, l.postNorm, fuse);
-        long ffn = l.gate.outFeatures();
-        NDArray gu = project(hn2, l.guW, l.guB, training, group(fg, frozen, 2), l.gate, l.up);
-        NDArray act = fuse ? FusedOps.siluMul(gu) : siluMul(gu, ffn);
-        NDArray mlp = project(act, l.down.weight(), l.down.bias(), training, group(fg, frozen, 3), l.down);
-        return h.add(mlp);
+        return ctx;
     }
 
     /**
@@ -1015,8 +1322,85 @@ public final class DecoderModel implements AutoCloseable {
         return lmHead.forward(normedHidden, training);
     }
 
+    /**
+     * Logits {@code [..., vocab]} (compute dtype) of final normalised hidden states {@code [..., hidden]}
+     * from {@link #forwardHidden}, e.g. the rows of selected positions only.
+     */
+    public NDArray logitsAt(NDArray hiddenRows) {
+        return lmHead.forward(hiddenRows, false);
+    }
+
+    /**
+     * Negative log-likelihood of {@code targets} under the logits of {@code hiddenRows}, per row:
+     * {@code logsumexp(logits) − logits[target]} in fp32, never over more than a chunk of rows' logits at a
+     * time. With the fused loss ({@link TrainingPath#fusedLoss()}) backward keeps no logits at all; the
+     * NDArray path keeps each chunk's fp32 log-softmax.
+     *
+     * @param hiddenRows {@code [N, hidden]} final normalised hidden states (rows of {@link #forwardHidden})
+     * @param targets {@code [N]} token ids in {@code [0, vocab)}
+     * @return {@code [N]} fp32, attached to {@code hiddenRows}' manager
+     */
+    public NDArray tokenNll(NDArray hiddenRows, NDArray targets) {
+        Shape hs = hiddenRows.getShape();
+        if (hs.dimension() != 2 || hs.get(1) != config.hiddenSize() || targets.getShape().dimension() != 1
+                || targets.getShape().get(0) != hs.get(0)) {
+            throw new IllegalArgumentException("hiddenRows " + hs + " and targets " + targets.getShape() + " must be [N, "
+                    + config.hiddenSize() + "] and [N]");
+        }
+        long n = hs.get(0);
+        long chunk = lossChunkRows;
+        NDManager out = hiddenRows.getManager();
+        try (NDManager scope = out.newSubManager()) {
+            NDArray tg = targets.toType(DataType.INT64, false);
+            if (tg != targets) {
+                tg.attach(scope);
+            }
+            if (trainingPath.fusedLoss && !lmHead.hasActiveAdapter()) {
+                NDArray nll = TrainingOps.tokenNll(hiddenRows, lmHead.weight(), tg, chunk);
+                nll.attach(out);
+                return nll;
+            }
+            NDList parts = new NDList();
+            for (long s = 0; s < n; s += chunk) {
+                long e = Math.min(n, s + chunk);
+                NDArray rows = hiddenRows;
+                NDArray t = tg;
+                if (n > chunk) {
+                    rows = hiddenRows.get(new NDIndex().addSliceDim(s, e));
+                    rows.attach(scope);
+                    t = tg.get(new NDIndex().addSliceDim(s, e));
+                    t.attach(scope);
+                }
+                NDArray logits = lmHead.forward(rows, false);
+                logits.attach(scope);
+                NDArray logp = logits.toType(DataType.FLOAT32, false).logSoftmax(-1);
+                logp.attach(scope);
+                NDArray idx = t.expandDims(-1);
+                idx.attach(scope);
+                NDArray picked = logp.gather(idx, -1).squeeze(-1);
+                picked.attach(scope);
+                parts.add(picked.neg());
+            }
+            NDArray nll = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+            nll.attach(out);
+            return nll;
+        }
+    }
+
+    /** Rows of logits {@link #tokenNll} computes at a time (about {@value TrainingPath#LOSS_CHUNK_ELEMENTS} logits). */
+    private volatile long lossChunkRows;
+
+    /** Sets the rows per chunk of {@link #tokenNll} (tests). */
+    void setLossChunkRows(long rows) {
+        if (rows <= 0) {
+            throw new IllegalArgumentException("chunk rows must be positive, got " + rows);
+        }
+        this.lossChunkRows = rows;
+    }
+
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

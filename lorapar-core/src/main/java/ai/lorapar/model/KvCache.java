@@ -31,6 +31,7 @@ public final class KvCache implements AutoCloseable {
     private final NDArray maxF;
     private final NDArray keyBias; // [batch, capacity] fp32: 0 for a real position, fp32's minimum for padding
     private int length;
+    private volatile boolean closed;
     private FrozenAdapters adapters; // the model's adapters as they were when the cache was made
     // static decoding (null before startStaticDecoding)
     private NDArray slot; // [1] int64: the position the next token is written to
@@ -123,6 +124,11 @@ public final class KvCache implements AutoCloseable {
         return capacity;
     }
 
+    /**
+     * Rows of the cache.
+     *
+     * @return the batch size
+     */
     public int batchSize() {
         return batch;
     }
@@ -239,8 +245,14 @@ public final class KvCache implements AutoCloseable {
         length += t;
     }
 
+    /** Whether {@link #close()} was called. */
+    boolean isClosed() {
+        return closed;
+    }
+
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

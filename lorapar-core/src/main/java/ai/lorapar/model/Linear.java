@@ -39,10 +39,20 @@ public final class Linear {
         return bias;
     }
 
+    /**
+     * Input features.
+     *
+     * @return the number of columns of the weight
+     */
     public long inFeatures() {
         return weight.getShape().get(1);
     }
 
+    /**
+     * Output features.
+     *
+     * @return the number of rows of the weight
+     */
     public long outFeatures() {
         return weight.getShape().get(0);
     }

@@ -31,6 +31,43 @@ public interface LinearAdapter {
     }
 
     /**
+     * This adapter's term in any pass without a KV cache (training or not) as low-rank factors with
+     * inverted dropout on the input, {@code delta(x) = scaling·(dropout(x)·Aᵀ)·Bᵀ}, so that the model can
+     * compute a whole projection and its adapters in one fused op; or null when it has no such form (then
+     * {@link #delta} is called). Asking does not consume a dropout key; the model takes one per training
+     * call from {@link #nextDropoutKey()} where the rate is positive. The fused op draws its dropout mask
+     * from a generator seeded with that key (see {@code ai.lorapar.engine.TrainingOps}), not the mask
+     * {@link #delta} would draw.
+     */
+    default TrainingFactors trainingFactors(Linear layer) {
+        return null;
+    }
+
+    /** The dropout key of this adapter's next training call (advances its call counter); see {@link #trainingFactors}. */
+    default long nextDropoutKey() {
+        throw new UnsupportedOperationException("this adapter has no dropout keys");
+    }
+
+    /**
+     * Low-rank factors of a term with dropout on its input: A {@code [r, in]}, B {@code [out, r]} (fp32
+     * leaves, gradients flow to them), the scaling and the dropout rate of training passes;
+     * {@link #none()} for an adapter that currently adds nothing.
+     */
+    record TrainingFactors(NDArray a, NDArray b, float scaling, double dropout) {
+        private static final TrainingFactors NONE = new TrainingFactors(null, null, 0f, 0);
+
+        /** The factors of a term that is zero. */
+        public static TrainingFactors none() {
+            return NONE;
+        }
+
+        /** Whether the term is zero. */
+        public boolean isNone() {
+            return a == null;
+        }
+    }
+
+    /**
      * Low-rank factors of an inference term: A {@code [r, in]}, B {@code [out, r]} (fp32 or the compute
      * dtype) and the scaling; {@link #none()} for an adapter that currently adds nothing (e.g. merged).
      */

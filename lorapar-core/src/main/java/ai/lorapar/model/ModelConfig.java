@@ -4,12 +4,13 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import ai.lorapar.io.StrictJson;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.Reader;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,6 +30,15 @@ import java.util.Set;
 public final class ModelConfig {
     private static final Logger LOG = LoggerFactory.getLogger(ModelConfig.class);
     private static final Set<String> MODEL_TYPES = Set.of("llama", "qwen2", "mistral");
+    /**
+     * Plausibility limits, far above any released model (vocabularies reach ~260 k, widths ~53 k, layers
+     * ~130, contexts ~10 M): a larger value is a corrupt or mistyped config, refused naming the key
+     * before any weight is read.
+     */
+    static final int MAX_VOCAB = 1 << 24;
+    static final int MAX_WIDTH = 1 << 20;
+    static final int MAX_COUNT = 1 << 12;
+    static final int MAX_POSITIONS = 1 << 28;
 
     /** Rotary scaling of type {@code llama3} or {@code linear}; null fields are unused by the type. */
     public record RopeScaling(String type, double factor, double lowFreqFactor, double highFreqFactor,
@@ -94,13 +104,15 @@ public final class ModelConfig {
 
     static JsonObject readJson(Path p) throws IOException {
         try (Reader r = Files.newBufferedReader(p, StandardCharsets.UTF_8)) {
-            JsonElement e = JsonParser.parseReader(r);
+            JsonElement e = StrictJson.parse(r);
             if (!e.isJsonObject()) {
                 throw new ModelConfigException(p + ": not a JSON object");
             }
             return e.getAsJsonObject();
         } catch (JsonParseException e) {
             throw new ModelConfigException(p + ": not valid JSON: " + e.getMessage(), e);
+        } catch (CharacterCodingException e) {
+            throw new ModelConfigException(p + ": not valid UTF-8 (" + e + ")", e);
         }
     }
 
@@ -134,6 +146,9 @@ public final class ModelConfig {
             }
             hd = b.hiddenSize / b.numHeads;
         }
+        if (hd <= 0) {
+            throw new ModelConfigException(source + ": \"head_dim\" must be positive, got " + hd);
+        }
         b.headDim = hd;
         if (b.numKeyValueHeads <= 0 || b.numHeads % b.numKeyValueHeads != 0) {
             throw new ModelConfigException(source + ": num_attention_heads " + b.numHeads
@@ -143,7 +158,19 @@ public final class ModelConfig {
             throw new ModelConfigException(source + ": head_dim " + b.headDim + " must be even for rotary embeddings");
         }
         b.rmsNormEps = optDouble(j, "rms_norm_eps", source, 1e-6);
+        positiveFinite(b.rmsNormEps, "rms_norm_eps", source);
         b.maxPositions = optInt(j, "max_position_embeddings", source, 4096);
+        if (b.maxPositions <= 0) {
+            throw new ModelConfigException(source + ": \"max_position_embeddings\" must be positive, got " + b.maxPositions);
+        }
+        atMost(b.vocabSize, MAX_VOCAB, "vocab_size", source);
+        atMost(b.hiddenSize, MAX_WIDTH, "hidden_size", source);
+        atMost(b.intermediateSize, MAX_WIDTH, "intermediate_size", source);
+        atMost(b.numLayers, MAX_COUNT, "num_hidden_layers", source);
+        atMost(b.numHeads, MAX_COUNT, "num_attention_heads", source);
+        atMost(b.numKeyValueHeads, MAX_COUNT, "num_key_value_heads", source);
+        atMost(b.headDim, MAX_COUNT, "head_dim", source);
+        atMost(b.maxPositions, MAX_POSITIONS, "max_position_embeddings", source);
         b.tieWordEmbeddings = optBool(j, "tie_word_embeddings", source, false);
         // Qwen2 always has q/k/v bias (no config key); LLaMA/Mistral use attention_bias (default false)
         b.attentionBias = "qwen2".equals(b.modelType) || optBool(j, "attention_bias", source, false);
@@ -171,10 +198,12 @@ public final class ModelConfig {
             key = "rope_parameters";
             JsonObject p = j.getAsJsonObject("rope_parameters");
             b.ropeTheta = optDouble(p, "rope_theta", source + " " + key, optDouble(j, "rope_theta", source, 10000.0));
+            positiveFinite(b.ropeTheta, p.has("rope_theta") ? "rope_parameters.rope_theta" : "rope_theta", source);
             scaling = p;
         } else {
             key = "rope_scaling";
             b.ropeTheta = optDouble(j, "rope_theta", source, 10000.0);
+            positiveFinite(b.ropeTheta, "rope_theta", source);
             if (j.has("rope_scaling") && j.get("rope_scaling").isJsonObject()) {
                 scaling = j.getAsJsonObject("rope_scaling");
             }
@@ -188,13 +217,21 @@ public final class ModelConfig {
             case "default":
                 return;
             case "linear":
-                b.ropeScaling = new RopeScaling("linear", reqDouble(scaling, "factor", where), 0, 0, 0);
+                b.ropeScaling = new RopeScaling("linear", positiveFinite(reqDouble(scaling, "factor", where),
+                        key + ".factor", source), 0, 0, 0);
                 return;
-            case "llama3":
-                b.ropeScaling = new RopeScaling("llama3", reqDouble(scaling, "factor", where),
-                        reqDouble(scaling, "low_freq_factor", where), reqDouble(scaling, "high_freq_factor", where),
-                        reqInt(scaling, "original_max_position_embeddings", where));
+            case "llama3": {
+                double low = positiveFinite(reqDouble(scaling, "low_freq_factor", where), key + ".low_freq_factor", source);
+                double high = positiveFinite(reqDouble(scaling, "high_freq_factor", where), key + ".high_freq_factor",
+                        source);
+                if (!(high > low)) {
+                    throw new ModelConfigException(source + ": \"" + key + ".high_freq_factor\" (" + high
+                            + ") must be greater than \"" + key + ".low_freq_factor\" (" + low + ")");
+                }
+                b.ropeScaling = new RopeScaling("llama3", positiveFinite(reqDouble(scaling, "factor", where),
+                        key + ".factor", source), low, high, reqInt(scaling, "original_max_position_embeddings", where));
                 return;
+            }
             default:
                 throw new ModelConfigException(where + ": rope type \"" + type
                         + "\" is not supported (supported: default, linear, llama3)");
@@ -259,23 +296,93 @@ public final class ModelConfig {
 
     // ---- accessors
 
+    /**
+     * Where the config was read from (errors name it).
+     *
+     * @return the file or description
+     */
     public String source() { return source; }
+    /**
+     * The architecture: llama, qwen2 or mistral.
+     *
+     * @return model_type
+     */
     public String modelType() { return modelType; }
+    /**
+     * Vocabulary size.
+     *
+     * @return vocab_size
+     */
     public int vocabSize() { return vocabSize; }
+    /**
+     * Width of the residual stream.
+     *
+     * @return hidden_size
+     */
     public int hiddenSize() { return hiddenSize; }
+    /**
+     * Width of the MLP.
+     *
+     * @return intermediate_size
+     */
     public int intermediateSize() { return intermediateSize; }
+    /**
+     * Decoder layers.
+     *
+     * @return num_hidden_layers
+     */
     public int numLayers() { return numLayers; }
+    /**
+     * Query heads.
+     *
+     * @return num_attention_heads
+     */
     public int numHeads() { return numHeads; }
+    /**
+     * Key/value heads (grouped-query attention).
+     *
+     * @return num_key_value_heads
+     */
     public int numKeyValueHeads() { return numKeyValueHeads; }
+    /**
+     * Dimension of one attention head.
+     *
+     * @return head_dim
+     */
     public int headDim() { return headDim; }
+    /**
+     * RMSNorm epsilon.
+     *
+     * @return rms_norm_eps
+     */
     public double rmsNormEps() { return rmsNormEps; }
+    /**
+     * Rotary base.
+     *
+     * @return rope_theta
+     */
     public double ropeTheta() { return ropeTheta; }
     /** Rotary scaling, or null for plain rotary embeddings. */
     public RopeScaling ropeScaling() { return ropeScaling; }
+    /**
+     * Longest sequence the model was trained for.
+     *
+     * @return max_position_embeddings
+     */
     public int maxPositions() { return maxPositions; }
+    /**
+     * Whether the output layer is the embedding matrix.
+     *
+     * @return tie_word_embeddings
+     */
     public boolean tieWordEmbeddings() { return tieWordEmbeddings; }
     /** Whether q/k/v projections have a bias (Qwen2: always). */
     public boolean attentionBias() { return attentionBias; }
+    /**
+     * Whether the MLP projections have biases.
+     *
+     * @return mlp_bias
+     */
     public boolean mlpBias() { return mlpBias; }
     /** Begin-of-sequence id, or null. */
     public Integer bosTokenId() { return bosTokenId; }
@@ -331,6 +438,10 @@ public final class ModelConfig {
             if (d != Math.rint(d)) {
                 throw new NumberFormatException("not an integer");
             }
+            if (d < Integer.MIN_VALUE || d > Integer.MAX_VALUE) {
+                throw new ModelConfigException(src + ": \"" + key + "\" is " + e + ", which does not fit a 32-bit "
+                        + "integer");
+            }
             return (int) d;
         } catch (RuntimeException ex) {
             throw new ModelConfigException(src + ": \"" + key + "\" must be an integer, got " + e, ex);
@@ -362,6 +473,22 @@ public final class ModelConfig {
             return e.getAsDouble();
         } catch (RuntimeException ex) {
             throw new ModelConfigException(src + ": \"" + key + "\" must be a number, got " + e, ex);
+        }
+    }
+
+    /** {@code value} when it is a positive finite number, else an error naming {@code key}. */
+    private static double positiveFinite(double value, String key, String src) throws ModelConfigException {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            throw new ModelConfigException(src + ": \"" + key + "\" must be a positive finite number, got " + value
+                    + (value == 0 || Double.isNaN(value) ? " (the model would compute NaN logits)" : ""));
+        }
+        return value;
+    }
+
+    private static void atMost(int value, int limit, String key, String src) throws ModelConfigException {
+        if (value > limit) {
+            throw new ModelConfigException(src + ": \"" + key + "\" is " + value + ", more than any model this "
+                    + "library can load (at most " + limit + "); is config.json corrupt?");
         }
     }
 

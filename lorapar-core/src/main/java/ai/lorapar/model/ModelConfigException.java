@@ -6,10 +6,21 @@ import java.io.IOException;
 public class ModelConfigException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * Creates the exception.
+     *
+     * @param message what is wrong, naming the file and key
+     */
     public ModelConfigException(String message) {
         super(message);
     }
 
+    /**
+     * Creates the exception.
+     *
+     * @param message what is wrong, naming the file and key
+     * @param cause the underlying error
+     */
     public ModelConfigException(String message, Throwable cause) {
         super(message, cause);
     }

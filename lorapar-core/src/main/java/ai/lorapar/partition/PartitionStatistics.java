@@ -13,6 +13,7 @@ import java.util.Locale;
  */
 public record PartitionStatistics(List<Row> rows) {
 
+    /** Copies the rows. */
     public PartitionStatistics {
         rows = Collections.unmodifiableList(new ArrayList<>(rows));
     }

@@ -23,6 +23,7 @@ import java.util.TreeMap;
  * {@code stage1/<name>} and {@code stage2/<name>}.
  */
 public final class StageMasks implements AutoCloseable {
+    private volatile boolean closed;
     static final String FORMAT = "lorapar-stage-masks";
     private static final String STAGE1 = "stage1/";
     private static final String STAGE2 = "stage2/";
@@ -71,16 +72,19 @@ public final class StageMasks implements AutoCloseable {
 
     /** Stage-1 masks by tensor name (natural order). */
     public Map<String, NDArray> stage1() {
+        checkOpen();
         return stage1;
     }
 
     /** Stage-2 masks by tensor name (natural order). */
     public Map<String, NDArray> stage2() {
+        checkOpen();
         return stage2;
     }
 
     /** The masks of stage 1 or 2. */
     public Map<String, NDArray> stage(int stage) {
+        checkOpen();
         if (stage == 1) {
             return stage1;
         }
@@ -116,6 +120,7 @@ public final class StageMasks implements AutoCloseable {
 
     /** Saves both stages' masks to one safetensors file, atomically. */
     public void save(Path path) throws IOException {
+        checkOpen();
         Map<String, NDArray> all = new LinkedHashMap<>();
         stage1.forEach((k, v) -> all.put(STAGE1 + k, v));
         stage2.forEach((k, v) -> all.put(STAGE2 + k, v));
@@ -160,8 +165,15 @@ public final class StageMasks implements AutoCloseable {
         }
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("StageMasks (" + origin + ") is closed; its masks are freed");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 }

@@ -38,6 +38,7 @@ import java.util.function.Function;
  * masks (close it when done). Build one with {@link #builder()}.
  */
 public final class SubregionPartition implements AutoCloseable {
+    private volatile boolean closed;
     private final NDManager manager;
     private final double theta;
     private final double alpha;
@@ -318,6 +319,7 @@ public final class SubregionPartition implements AutoCloseable {
 
     /** The masks of both training stages (owned by this partition). */
     public StageMasks stageMasks() {
+        checkOpen();
         return stageMasks;
     }
 
@@ -328,6 +330,7 @@ public final class SubregionPartition implements AutoCloseable {
 
     /** Per-tensor masks of one region, as new arrays in {@code manager}. */
     public Map<String, NDArray> regionMasks(Region region, NDManager manager) {
+        checkOpen();
         NDArray flat;
         switch (region) {
             case SYSTEM1_ONLY:
@@ -351,6 +354,7 @@ public final class SubregionPartition implements AutoCloseable {
      * The caller owns the result.
      */
     public StageMasks randomBaseline(long seed) {
+        checkOpen();
         NDManager own = manager.getParentManager().newSubManager(keep1.getDevice());
         try (NDManager scope = manager.newSubManager()) {
             own.getEngine().setRandomSeed((int) (seed ^ (seed >>> 32)));
@@ -377,8 +381,17 @@ public final class SubregionPartition implements AutoCloseable {
                 theta, alpha, beta, t.elements(), t.system1Only(), t.system2Only(), t.shared(), t.stage1(), t.stage2());
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("SubregionPartition is closed; its masks are freed (save or copy them "
+                    + "before closing it)");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
+        stageMasks.close(); // owned by this partition
         manager.close();
     }
 

@@ -54,6 +54,12 @@ public final class HeuristicTeacher implements Teacher {
         this.threshold = b.threshold;
     }
 
+    /**
+     * A builder for a custom heuristic teacher, identified as {@code heuristic:<name>}.
+     *
+     * @param name the name
+     * @return the builder
+     */
     public static Builder builder(String name) {
         return new Builder(name);
     }
@@ -170,6 +176,13 @@ public final class HeuristicTeacher implements Teacher {
             this.name = name;
         }
 
+        /**
+         * The weight of one feature in the score.
+         *
+         * @param feature the feature
+         * @param weight its weight
+         * @return this builder
+         */
         public Builder weight(Feature feature, double weight) {
             if (!Double.isFinite(weight)) {
                 throw new IllegalArgumentException("weight of " + feature + " must be finite, was " + weight);
@@ -178,6 +191,12 @@ public final class HeuristicTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * The score at or above which the vote is System 2.
+         *
+         * @param threshold the threshold
+         * @return this builder
+         */
         public Builder threshold(double threshold) {
             if (!Double.isFinite(threshold)) {
                 throw new IllegalArgumentException("threshold must be finite, was " + threshold);
@@ -186,6 +205,11 @@ public final class HeuristicTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Builds the teacher.
+         *
+         * @return the teacher
+         */
         public HeuristicTeacher build() {
             if (weights.isEmpty()) {
                 throw new IllegalStateException("heuristic teacher " + name + " needs at least one feature weight");

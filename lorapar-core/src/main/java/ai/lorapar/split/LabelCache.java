@@ -1,13 +1,13 @@
 package ai.lorapar.split;
 
 import ai.lorapar.data.MalformedJsonlException;
+import ai.lorapar.data.Utf8Lines;
+import com.google.common.io.ByteStreams;
 import com.google.common.hash.Hashing;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
@@ -26,7 +26,14 @@ import org.slf4j.LoggerFactory;
 /**
  * Teacher replies on disk, so that a rerun or a run resumed after a crash never asks a teacher the same
  * question twice. One JSONL record per reply: {@code {"key", "teacher", "model", "reply"}}, where the key is
- * the SHA-256 of teacher id, model and the full prompt text (a changed prompt or target model asks again).
+ * the SHA-256 of what determines the reply ({@link Teacher#cacheIdentity()}: the model and its sampling
+ * parameters, not an endpoint's URL) and the full prompt text, so a changed prompt, target model, model or
+ * reply budget asks again. Only replies that are a vote are stored (see {@link Splitter}).
+ *
+ * <p>Files of earlier versions stay readable: their keys hashed the teacher id (an endpoint's URL
+ * included) instead; {@link Splitter} still looks them up under {@link #key(String, String, String)}, so
+ * a rerun with the same teacher ids reuses them, and a stored reply that is not a vote (an empty reply
+ * cut off by the token budget) is asked again.
  *
  * <p>Each reply is appended and handed to the operating system before {@link #put} returns, so a killed JVM
  * loses nothing already answered. A crash in the middle of a write can leave a torn last line: it is
@@ -74,13 +81,41 @@ public final class LabelCache implements AutoCloseable {
         }
     }
 
-    /** The cache key of one question to one teacher. */
+    /**
+     * The cache key of one question to one teacher: the SHA-256 of {@link Teacher#cacheIdentity()} (what
+     * determines the reply besides the prompt: model and parameters, not an endpoint's URL) and the prompt.
+     *
+     * @param teacher the teacher
+     * @param promptText the full prompt text
+     * @return the key
+     */
+    public static String key(Teacher teacher, String promptText) {
+        return Hashing.sha256().hashString(teacher.cacheIdentity() + '\u0000' + promptText, StandardCharsets.UTF_8)
+                .toString();
+    }
+
+    /**
+     * The key of earlier versions (teacher id, which held an endpoint's URL, model and prompt). Replies stored
+     * under it are still found when the teacher id is the same as then; for teachers whose
+     * {@link Teacher#cacheIdentity()} is the default it equals {@link #key(Teacher, String)}.
+     *
+     * @param teacherId the teacher id
+     * @param model the model
+     * @param promptText the full prompt text
+     * @return the key
+     */
     public static String key(String teacherId, String model, String promptText) {
         return Hashing.sha256()
                 .hashString(teacherId + '\u0000' + model + '\u0000' + promptText, StandardCharsets.UTF_8)
                 .toString();
     }
 
+    /**
+     * A stored reply.
+     *
+     * @param key the key ({@link #key(Teacher, String)})
+     * @return the reply, or empty
+     */
     public Optional<String> get(String key) {
         return Optional.ofNullable(replies.get(key));
     }
@@ -99,10 +134,20 @@ public final class LabelCache implements AutoCloseable {
         replies.put(key, reply);
     }
 
+    /**
+     * Stored replies.
+     *
+     * @return their number
+     */
     public int size() {
         return replies.size();
     }
 
+    /**
+     * The cache file.
+     *
+     * @return its path
+     */
     public Path file() {
         return file;
     }
@@ -124,18 +169,15 @@ public final class LabelCache implements AutoCloseable {
             completeEnd = lastNewlineBefore(size) + 1; // 0 when the torn line is the only one
         }
         channel.position(0);
-        BufferedReader reader = new BufferedReader(new InputStreamReader(
-                Channels.newInputStream(channel), StandardCharsets.UTF_8));
-        long offset = 0;
-        int lineNo = 0;
-        String line;
-        while (offset < completeEnd && (line = reader.readLine()) != null) {
-            lineNo++;
-            offset += line.getBytes(StandardCharsets.UTF_8).length + 1;
+        int[] lines = {0};
+        Utf8Lines.read(file, ByteStreams.limit(Channels.newInputStream(channel), completeEnd), (lineNo, line) -> {
+            lines[0] = lineNo;
             if (!line.isBlank()) {
                 loadRecord(line, lineNo);
             }
-        }
+            return true;
+        });
+        int lineNo = lines[0];
         if (completeEnd < size) {
             LOG.warn("Label cache {}: line {} is torn (an interrupted write, {} bytes without a newline); "
                     + "dropping it, that one reply will be asked again", file, lineNo + 1, size - completeEnd);

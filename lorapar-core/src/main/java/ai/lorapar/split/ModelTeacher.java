@@ -56,6 +56,12 @@ public final class ModelTeacher implements Teacher {
         return name;
     }
 
+    /** The id, the model name and the reply budget. */
+    @Override
+    public String cacheIdentity() {
+        return id() + '\u0000' + name + "\u0000max_new_tokens=" + maxNewTokens;
+    }
+
     @Override
     public synchronized String ask(TeacherPrompt prompt) throws TeacherException {
         String text = template.render(prompt.messages(), true);
@@ -99,6 +105,11 @@ public final class ModelTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Builds the teacher.
+         *
+         * @return the teacher
+         */
         public ModelTeacher build() {
             return new ModelTeacher(this);
         }

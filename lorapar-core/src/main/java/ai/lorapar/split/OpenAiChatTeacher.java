@@ -45,7 +45,10 @@ import org.slf4j.LoggerFactory;
  * backoff, unless it asks for more than {@code maxRetryAfter}, in which case the request fails at once. Other
  * 4xx answers fail at once as {@link TeacherException.Kind#CONFIGURATION} errors naming the status and
  * endpoint. The API key is read from the environment when the teacher is built, sent only in the
- * {@code Authorization} header, and never logged or put in an exception message.
+ * {@code Authorization} header, and never logged or put in an exception message; a key with a line break,
+ * control or invisible character inside is refused when the teacher is built, naming the variable only.
+ * The label cache keys replies on the model, temperature and {@code maxTokens} ({@link #cacheIdentity()}),
+ * not on the URL.
  */
 public final class OpenAiChatTeacher implements Teacher {
 
@@ -53,6 +56,7 @@ public final class OpenAiChatTeacher implements Teacher {
     private static final int BODY_SNIPPET = 2000;
 
     private final String id;
+    private final boolean explicitId;
     private final String model;
     private final URI endpoint;
     private final String apiKey; // null when none; never logged
@@ -73,6 +77,7 @@ public final class OpenAiChatTeacher implements Teacher {
         this.endpoint = URI.create(base + "/chat/completions");
         this.model = b.model;
         this.id = b.id != null ? b.id : "openai:" + b.model + "@" + base;
+        this.explicitId = b.id != null;
         this.apiKey = apiKey;
         this.apiKeyEnv = b.apiKeyEnv;
         this.temperature = b.temperature;
@@ -91,6 +96,11 @@ public final class OpenAiChatTeacher implements Teacher {
                 .build();
     }
 
+    /**
+     * A builder; {@code baseUrl} and {@code model} are required.
+     *
+     * @return the builder
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -105,6 +115,11 @@ public final class OpenAiChatTeacher implements Teacher {
         return model;
     }
 
+    /**
+     * The chat-completions URL requests go to.
+     *
+     * @return the URL
+     */
     public URI endpoint() {
         return endpoint;
     }
@@ -112,6 +127,16 @@ public final class OpenAiChatTeacher implements Teacher {
     @Override
     public int maxConcurrency() {
         return maxConcurrency;
+    }
+
+    /**
+     * The model, temperature and reply cap (and the id when one was set explicitly): what determines the
+     * reply. Not the URL, so a rerun against the same server spelled differently reuses the cache.
+     */
+    @Override
+    public String cacheIdentity() {
+        return "openai-chat\u0000" + model + "\u0000temperature=" + temperature + "\u0000max_tokens=" + maxTokens
+                + (explicitId ? "\u0000id=" + id : "");
     }
 
     @Override
@@ -190,7 +215,13 @@ public final class OpenAiChatTeacher implements Teacher {
                 .header("Accept", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body.toString(), StandardCharsets.UTF_8));
         if (apiKey != null) {
-            request.header("Authorization", "Bearer " + apiKey);
+            try {
+                request.header("Authorization", "Bearer " + apiKey);
+            } catch (IllegalArgumentException e) {
+                // the JDK's message quotes the header value: never let it travel
+                throw new IllegalStateException("the API key from environment variable " + apiKeyEnv
+                        + " is not a valid HTTP header value", null);
+            }
         }
         return request.build();
     }
@@ -312,6 +343,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Sampling temperature (default 0: greedy); part of the cache key.
+         *
+         * @param temperature in [0, 2]
+         * @return this builder
+         */
         public Builder temperature(double temperature) {
             if (!(temperature >= 0 && temperature <= 2)) {
                 throw new IllegalArgumentException("temperature must be in [0, 2], was " + temperature);
@@ -326,6 +363,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Time allowed to connect (default 10 s).
+         *
+         * @param timeout positive
+         * @return this builder
+         */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = positive("connectTimeout", timeout);
             return this;
@@ -337,6 +380,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Requests in flight at most (default 4).
+         *
+         * @param requests at least 1
+         * @return this builder
+         */
         public Builder maxConcurrency(int requests) {
             this.maxConcurrency = positive("maxConcurrency", requests);
             return this;
@@ -357,6 +406,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * The longest backoff between retries (default 60 s).
+         *
+         * @param backoff non-negative
+         * @return this builder
+         */
         public Builder maxBackoff(Duration backoff) {
             this.maxBackoff = nonNegative("maxBackoff", backoff);
             return this;
@@ -368,6 +423,12 @@ public final class OpenAiChatTeacher implements Teacher {
             return this;
         }
 
+        /**
+         * Builds the teacher, reading the API key from the environment.
+         *
+         * @return the teacher
+         * @throws IllegalStateException for a missing URL or model, or a missing or malformed key (naming the variable, never the key)
+         */
         public OpenAiChatTeacher build() {
             if (baseUrl == null || baseUrl.isBlank()) {
                 throw new IllegalStateException("OpenAiChatTeacher: baseUrl is required, e.g. http://localhost:8000/v1");
@@ -381,6 +442,11 @@ public final class OpenAiChatTeacher implements Teacher {
             } catch (IllegalArgumentException e) {
                 throw new IllegalStateException("OpenAiChatTeacher: baseUrl is not a URL: " + baseUrl, e);
             }
+            if (uri.getRawUserInfo() != null || uri.getRawQuery() != null || uri.getRawFragment() != null) {
+                // not echoed: it may hold credentials, and it would appear in every log line and teacher id
+                throw new IllegalStateException("OpenAiChatTeacher: baseUrl must not contain user info (user:password@), "
+                        + "a query or a fragment; give the API key through apiKeyEnv");
+            }
             if (!"http".equals(uri.getScheme()) && !"https".equals(uri.getScheme())) {
                 throw new IllegalStateException("OpenAiChatTeacher: baseUrl must start with http:// or https://, was " + baseUrl);
             }
@@ -392,8 +458,29 @@ public final class OpenAiChatTeacher implements Teacher {
                             + " (apiKeyEnv) is not set or empty");
                 }
                 key = key.strip();
+                checkKey(key, apiKeyEnv);
             }
             return new OpenAiChatTeacher(this, key);
+        }
+
+        /**
+         * An API key goes into an HTTP header, which takes visible ASCII only; a line break, control or invisible
+         * character inside it (a copy-paste accident) would make the JDK reject the header with the whole value
+         * in its message. Refused here, naming the variable and the character's code point, never the key.
+         */
+        static void checkKey(String key, String variable) {
+            for (int i = 0; i < key.length(); i++) {
+                char c = key.charAt(i);
+                if (c < 0x21 || c > 0x7E) {
+                    String what = c == '\n' || c == '\r' ? "a line break" : c == ' ' || c == '\t' ? "a space or tab"
+                            : Character.isISOControl(c) ? "a control character"
+                            : c > 0x7E && (Character.getType(c) == Character.FORMAT || Character.isWhitespace(c)
+                                    || Character.isSpaceChar(c)) ? "an invisible character" : "a non-ASCII character";
+                    throw new IllegalStateException("OpenAiChatTeacher: the API key in environment variable " + variable
+                            + " contains " + what + " (U+" + String.format("%04X", (int) c) + ") at character " + (i + 1)
+                            + "; API keys are visible ASCII: set the variable again without it");
+                }
+            }
         }
 
         private static int positive(String name, int value) {

@@ -30,6 +30,11 @@ public final class ReplyParser {
 
     /** Result of parsing one reply: a label, or null with the reason for abstaining. */
     public record ParsedReply(SystemLabel label, String note) {
+        /**
+         * Whether the reply names no system.
+         *
+         * @return true for an abstention
+         */
         public boolean isAbstention() {
             return label == null;
         }
@@ -64,6 +69,12 @@ public final class ReplyParser {
     private ReplyParser() {
     }
 
+    /**
+     * Reads a vote from a teacher's reply.
+     *
+     * @param reply the raw reply
+     * @return the label or an abstention, with a note saying why
+     */
     public static ParsedReply parse(String reply) {
         if (reply == null || reply.isBlank()) {
             return new ParsedReply(null, "empty reply");

@@ -24,6 +24,7 @@ public final class RolePlayPrompt {
     /** The paper's target model. */
     public static final String DEFAULT_TARGET_MODEL = "LLaMA2 7B";
 
+    /** The paper's role-play instructions (system message); {@code {target_model}} is replaced. */
     public static final String DEFAULT_INSTRUCTIONS = """
             Act as {target_model} \u2014 concise, efficient, and reasoning step by step like it would. Given a task or \
             question and its answer, decide whether it belongs to 'System1' or 'System2' based on the following criteria:
@@ -41,6 +42,7 @@ public final class RolePlayPrompt {
             Speaker: Green, Ram: Green. Speaker: What's your name? , Ram: Ram. What went wrong here?
             Classification: System2""";
 
+    /** The task of one example (user message). */
     public static final String DEFAULT_TASK = """
             Question: {question}
             Answer: {answer}
@@ -67,10 +69,20 @@ public final class RolePlayPrompt {
         return builder().targetModel(targetModel).build();
     }
 
+    /**
+     * A builder starting from the defaults.
+     *
+     * @return the builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
+    /**
+     * The model the teachers role-play.
+     *
+     * @return its name
+     */
     public String targetModel() {
         return targetModel;
     }
@@ -138,6 +150,11 @@ public final class RolePlayPrompt {
             return this;
         }
 
+        /**
+         * Builds the prompt.
+         *
+         * @return the prompt
+         */
         public RolePlayPrompt build() {
             return new RolePlayPrompt(this);
         }

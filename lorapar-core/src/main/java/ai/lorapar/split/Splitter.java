@@ -44,8 +44,11 @@ import org.slf4j.LoggerFactory;
  * <p>Failures: a teacher's configuration error ({@link TeacherException.Kind#CONFIGURATION}, e.g. HTTP 401 or
  * 404) aborts the run with that exception, since every further request would fail the same way. Any other
  * failure left after the teacher's own retries becomes a logged abstention for that example, reported to
- * {@link SplitListener#onTeacherFailure}, and is not cached, so a rerun asks again. With a cache, a run that
- * was aborted, interrupted or killed resumes where it stopped.
+ * {@link SplitListener#onTeacherFailure}, and is not cached, so a rerun asks again. Only replies that are a
+ * vote are cached: an empty reply (a reasoning model cut off by its token budget) or one that names no
+ * system is asked again by the next run. With a cache, a run that was aborted, interrupted or killed resumes
+ * where it stopped; replies are keyed on what determines them (see {@link LabelCache}), not on an
+ * endpoint's URL.
  */
 public final class Splitter {
 
@@ -68,19 +71,40 @@ public final class Splitter {
                 : Math.min(64, teachers.stream().mapToInt(t -> Math.max(1, t.maxConcurrency())).sum());
     }
 
-    /** Starts a splitter with these teachers (one or more; an odd count avoids ties). */
+    /**
+     * Starts a splitter with these teachers (one or more; an odd count avoids ties).
+     *
+     * @param teachers the teachers
+     * @return the builder
+     */
     public static Builder vote(Teacher... teachers) {
         return new Builder(List.of(teachers));
     }
 
+    /**
+     * Starts a splitter with these teachers (one or more).
+     *
+     * @param teachers the teachers
+     * @return the builder
+     */
     public static Builder vote(List<? extends Teacher> teachers) {
         return new Builder(List.copyOf(teachers));
     }
 
+    /**
+     * The teachers, in vote order.
+     *
+     * @return the teachers
+     */
     public List<Teacher> teachers() {
         return teachers;
     }
 
+    /**
+     * What a draw becomes.
+     *
+     * @return the rule
+     */
     public TieRule tieRule() {
         return tieRule;
     }
@@ -88,11 +112,17 @@ public final class Splitter {
     /**
      * Labels the examples. Blocks until every example has a vote from every teacher.
      *
+     * @param examples the examples, at least one
+     * @return every example with its votes
+     * @throws IllegalArgumentException when {@code examples} is empty
      * @throws TeacherException     a teacher is misconfigured (the run is aborted; cached answers are kept)
      * @throws IOException          the label cache cannot be read or written
      * @throws InterruptedException the calling thread was interrupted (cached answers are kept)
      */
     public LabelledDataset label(List<Example> examples) throws TeacherException, IOException, InterruptedException {
+        if (examples.isEmpty()) {
+            throw new IllegalArgumentException("no examples to label (is the input file empty?)");
+        }
         LabelCache cache = cacheFile == null ? null : LabelCache.open(cacheFile);
         ExecutorService pool = Executors.newFixedThreadPool(parallelism, daemonThreads());
         try {
@@ -118,8 +148,9 @@ public final class Splitter {
             List<CompletableFuture<Vote>> votes = new ArrayList<>(teachers.size());
             for (int t = 0; t < teachers.size(); t++) {
                 Teacher teacher = teachers.get(t);
-                String key = cache != null && teacher.cacheable() ? LabelCache.key(teacher.id(), teacher.model(), promptText) : null;
-                String cached = key == null ? null : cache.get(key).orElse(null);
+                String key = cache != null && teacher.cacheable() ? LabelCache.key(teacher, promptText) : null;
+                String cached = key == null ? null : cachedVote(cache, key, LabelCache.key(teacher.id(),
+                        teacher.model(), promptText));
                 if (cached != null) {
                     cacheHits.incrementAndGet();
                     votes.add(CompletableFuture.completedFuture(toVote(teacher, cached, true)));
@@ -181,19 +212,35 @@ public final class Splitter {
                     teacher.id(), teacherPrompt.example().id(), teacherPrompt.example().line(), e.getMessage());
             listener.onTeacherFailure(teacherPrompt.example(), teacher.id(), e);
             String raw = e.rawResponse() == null ? "" : e.rawResponse();
-            return new Vote(teacher.id(), null, raw, "teacher failed (" + e.kind() + "): " + e.getMessage(), false);
+            return Vote.failure(teacher.id(), raw, e.kind().name(), e.getMessage());
         }
         if (reply == null) {
             reply = "";
         }
-        if (key != null) {
+        Vote vote = toVote(teacher, reply, false);
+        if (key != null && !vote.isAbstention()) { // an empty or unparseable reply is asked again next run
             try {
                 cache.put(key, teacher.id(), teacher.model(), reply);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot append to label cache " + cache.file(), e);
             }
         }
-        return toVote(teacher, reply, false);
+        return vote;
+    }
+
+    /**
+     * A cached reply that is a vote: under the key of what determines the reply, else under the key of
+     * earlier versions (teacher id with URL). Stored non-votes (caches of earlier versions kept empty
+     * replies) are ignored, so the teacher is asked again.
+     */
+    private static String cachedVote(LabelCache cache, String key, String legacyKey) {
+        for (String k : key.equals(legacyKey) ? List.of(key) : List.of(key, legacyKey)) {
+            String reply = cache.get(k).orElse(null);
+            if (reply != null && ReplyParser.parse(reply).label() != null) {
+                return reply;
+            }
+        }
+        return null;
     }
 
     private static Vote toVote(Teacher teacher, String reply, boolean fromCache) {
@@ -273,35 +320,66 @@ public final class Splitter {
             this.teachers = teachers;
         }
 
-        /** The role-play prompt (default: the paper's, role-playing {@value RolePlayPrompt#DEFAULT_TARGET_MODEL}). */
+        /**
+         * The role-play prompt (default: the paper's, role-playing {@value RolePlayPrompt#DEFAULT_TARGET_MODEL}).
+         *
+         * @param prompt the prompt
+         * @return this builder
+         */
         public Builder prompt(RolePlayPrompt prompt) {
             this.prompt = Objects.requireNonNull(prompt, "prompt");
             return this;
         }
 
-        /** Shortcut for {@code prompt(RolePlayPrompt.forTarget(targetModel))}. */
+        /**
+         * Shortcut for {@code prompt(RolePlayPrompt.forTarget(targetModel))}.
+         *
+         * @param targetModel the model the teachers role-play
+         * @return this builder
+         */
         public Builder targetModel(String targetModel) {
             return prompt(RolePlayPrompt.forTarget(targetModel));
         }
 
-        /** What a draw becomes (default {@link TieRule#PREFER_SYSTEM_2}). */
+        /**
+         * What a draw becomes (default {@link TieRule#PREFER_SYSTEM_2}).
+         *
+         * @param tieRule the rule
+         * @return this builder
+         */
         public Builder tieRule(TieRule tieRule) {
             this.tieRule = Objects.requireNonNull(tieRule, "tieRule");
             return this;
         }
 
-        /** A JSONL label cache: replies are stored as they arrive and reused by later runs. Default: none. */
+        /**
+         * A JSONL label cache: replies are stored as they arrive and reused by later runs. Default: none.
+         *
+         * @param cacheFile the JSONL cache file
+         * @return this builder
+         */
         public Builder cache(Path cacheFile) {
             this.cacheFile = Objects.requireNonNull(cacheFile, "cacheFile");
             return this;
         }
 
+        /**
+         * Receives progress and failures.
+         *
+         * @param listener the listener
+         * @return this builder
+         */
         public Builder listener(SplitListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
         }
 
-        /** Worker threads (default: the sum of the teachers' {@link Teacher#maxConcurrency()}, at most 64). */
+        /**
+         * Worker threads (default: the sum of the teachers' {@link Teacher#maxConcurrency()}, at most 64).
+         *
+         * @param threads at least 1
+         * @return this builder
+         */
         public Builder parallelism(int threads) {
             if (threads < 1) {
                 throw new IllegalArgumentException("parallelism must be >= 1, was " + threads);
@@ -310,6 +388,11 @@ public final class Splitter {
             return this;
         }
 
+        /**
+         * Builds the splitter.
+         *
+         * @return the splitter
+         */
         public Splitter build() {
             return new Splitter(this);
         }

@@ -30,6 +30,19 @@ public interface Teacher extends AutoCloseable {
         return 1;
     }
 
+    /**
+     * What, besides the prompt, determines this teacher's reply; the label cache keys replies on it and on the
+     * prompt, so a cached reply is reused exactly when asking again would give the same reply. The default,
+     * {@link #id()} and {@link #model()}, suits teachers whose id says everything; {@link OpenAiChatTeacher}
+     * gives its model and sampling parameters, but not its URL (one server spelled {@code localhost} or
+     * {@code 127.0.0.1} gives the same replies).
+     *
+     * @return a stable text (it is hashed into the cache key)
+     */
+    default String cacheIdentity() {
+        return id() + '\u0000' + model();
+    }
+
     /** Whether replies are worth caching (false for teachers that answer instantly and deterministically). */
     default boolean cacheable() {
         return true;

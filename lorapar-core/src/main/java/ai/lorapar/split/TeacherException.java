@@ -17,19 +17,40 @@ public class TeacherException extends Exception {
         MALFORMED_RESPONSE
     }
 
+    /** Why no reply came. */
     private final Kind kind;
+    /** The response body, or null. */
     private final String rawResponse;
 
+    /**
+     * Creates the exception.
+     *
+     * @param kind why no reply came
+     * @param message what happened (never an API key)
+     * @param rawResponse the response body, or null
+     * @param cause the underlying error, or null
+     */
     public TeacherException(Kind kind, String message, String rawResponse, Throwable cause) {
         super(message, cause);
         this.kind = kind;
         this.rawResponse = rawResponse;
     }
 
+    /**
+     * Creates the exception.
+     *
+     * @param kind why no reply came
+     * @param message what happened
+     */
     public TeacherException(Kind kind, String message) {
         this(kind, message, null, null);
     }
 
+    /**
+     * Why no reply came.
+     *
+     * @return the kind
+     */
     public Kind kind() {
         return kind;
     }

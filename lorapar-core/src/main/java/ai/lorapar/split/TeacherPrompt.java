@@ -12,6 +12,7 @@ import java.util.Objects;
  */
 public record TeacherPrompt(Example example, List<ChatMessage> messages) {
 
+    /** Checks the fields. */
     public TeacherPrompt {
         Objects.requireNonNull(example, "example");
         messages = List.copyOf(messages);

@@ -1,6 +1,10 @@
 package ai.lorapar.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.lorapar.engine.FusedAdamW;
+
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Gradient housekeeping for parameters trained through DJL's autograd.
@@ -15,7 +19,13 @@ public final class Gradients {
 
     /** Sets the gradient of every parameter that has one to zero, in place. */
     public static void zero(Iterable<NDArray> params) {
-        for (NDArray p : params) {
+        List<NDArray> all = new ArrayList<>();
+        params.forEach(all::add);
+        if (!all.isEmpty() && FusedAdamW.isAvailable(all.get(0).getManager().getEngine())) {
+            FusedAdamW.zeroGradients(all); // one call; muli(0f) would copy a scalar from the host per tensor
+            return;
+        }
+        for (NDArray p : all) {
             if (p.hasGradient()) {
                 try (NDArray g = p.getGradient()) {
                     g.muli(0f);

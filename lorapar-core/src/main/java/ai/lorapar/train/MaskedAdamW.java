@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.lorapar.engine.FusedAdamW;
 import ai.lorapar.io.SafetensorsDtype;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
@@ -12,9 +13,11 @@ import ai.lorapar.lora.LoraTensorName;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -57,6 +60,17 @@ public final class MaskedAdamW implements AutoCloseable {
     private final LearningRateSchedule schedule;
     private final long totalSteps;
     private long step;
+    private volatile boolean closed;
+    /** Whether {@link #step(NDArray)} runs as the JNI's fused multi-tensor update ({@link FusedAdamW}). */
+    private final boolean fused;
+    /** Whether every element trains (no masks given): the fused update then skips the masking. */
+    private final boolean unmasked;
+
+    /**
+     * System property: {@code false} keeps the NDArray update even where the engine has {@link FusedAdamW}
+     * ({@code -Dlorapar.fusedAdamW=false}).
+     */
+    public static final String FUSED_PROPERTY = "lorapar.fusedAdamW";
 
     private MaskedAdamW(Builder b, Map<String, NDArray> params, Map<String, NDArray> masks) {
         this.learningRate = b.learningRate;
@@ -67,6 +81,7 @@ public final class MaskedAdamW implements AutoCloseable {
         this.maxGradNorm = b.maxGradNorm;
         this.schedule = b.schedule;
         this.totalSteps = b.totalSteps;
+        this.unmasked = masks == null;
         if (params.isEmpty()) {
             throw new IllegalArgumentException("no parameters to optimise");
         }
@@ -120,6 +135,9 @@ public final class MaskedAdamW implements AutoCloseable {
                 }
             }
             this.masks = Collections.unmodifiableMap(m);
+            // the fused update: one JNI call of multi-tensor kernels instead of ~22 NDArray ops per tensor
+            this.fused = FusedAdamW.isAvailable(manager.getEngine())
+                    && !"false".equalsIgnoreCase(System.getProperty(FUSED_PROPERTY));
             this.activeOnes = on;
             this.frozenOnes = off;
         } catch (RuntimeException e) {
@@ -128,36 +146,152 @@ public final class MaskedAdamW implements AutoCloseable {
         }
     }
 
-    /** A builder with Hugging Face TrainingArguments' AdamW defaults and the paper's stage-1 learning rate. */
+    /**
+     * A builder with Hugging Face TrainingArguments' AdamW defaults and the paper's stage-1 learning rate.
+     *
+     * @return the builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** What one step did. */
-    public record StepResult(long step, double learningRate, double gradNorm, boolean clipped) {}
+    /**
+     * What one step did.
+     *
+     * @param step the 1-based number of the step taken
+     * @param learningRate the learning rate it used
+     * @param gradNorm the global gradient norm over trainable elements, before clipping
+     * @param clipped whether the gradients were scaled down to the maximum norm
+     * @param loss the monitored loss read with the norm ({@link #step(NDArray)}), or NaN when none was given
+     */
+    public record StepResult(long step, double learningRate, double gradNorm, boolean clipped, double loss) {
+        /** A result without a monitored loss. */
+        public StepResult(long step, double learningRate, double gradNorm, boolean clipped) {
+            this(step, learningRate, gradNorm, clipped, Double.NaN);
+        }
+    }
 
     /**
      * One step with the gradients DJL's autograd left on the parameters ({@link NDArray#getGradient()}).
-     * Gradients accumulate across backward passes until {@link #zeroGradients()}.
+     * Gradients accumulate across backward passes until {@link #zeroGradients()}. Call it after the
+     * {@code GradientCollector} is closed. See {@link #step(Map)} for NaN/Inf gradients.
+     *
+     * @return what the step did
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf
+     * @throws IllegalStateException when called inside an open {@code GradientCollector} or after {@link #close()}
      */
     public StepResult step() {
+        return step((NDArray) null);
+    }
+
+    /**
+     * {@link #step()} that also checks a loss: the scalar {@code loss} is read back together with the
+     * gradient norm (one host read per step in all), and a NaN or infinite loss refuses the step like a
+     * non-finite gradient does (nothing changes). On engines with the JNI's {@link FusedAdamW} the update
+     * runs as a few multi-tensor kernels in one call; elsewhere as NDArray ops.
+     *
+     * @param loss a scalar whose finiteness guards the step, or null
+     * @return what the step did, with {@link StepResult#loss()} the loss read
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf
+     * @throws NonFiniteLossException when {@code loss} is NaN or ±Inf
+     * @throws IllegalStateException when called inside an open {@code GradientCollector} or after {@link #close()}
+     */
+    public StepResult step(NDArray loss) {
+        checkOpen();
+        checkNoGradientRecording();
+        if (fused) {
+            return fusedStep(loss);
+        }
         Map<String, NDArray> grads = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NDArray> e : params.entrySet()) {
                 grads.put(e.getKey(), e.getValue().getGradient());
             }
-            return step(grads);
+            if (loss != null) {
+                checkLoss(loss.toType(DataType.FLOAT64, true).getDouble());
+            }
+            StepResult r = step(grads);
+            return loss == null ? r : new StepResult(r.step(), r.learningRate(), r.gradNorm(), r.clipped(),
+                    loss.toType(DataType.FLOAT64, true).getDouble());
         } finally {
             grads.values().forEach(NDArray::close);
+        }
+    }
+
+    /** The fused update: norm on the device, one host read of (norm, loss), then one JNI call. */
+    private StepResult fusedStep(NDArray loss) {
+        if (step >= totalSteps && schedule.kind() != LearningRateSchedule.Kind.CONSTANT) {
+            throw new IllegalStateException("step " + (step + 1) + " exceeds totalSteps " + totalSteps);
+        }
+        double lr = learningRate * schedule.multiplier(step, Math.max(totalSteps, 1));
+        List<NDArray> p = new ArrayList<>(params.values());
+        List<NDArray> m = new ArrayList<>(firstMoment.values());
+        List<NDArray> v = new ArrayList<>(secondMoment.values());
+        List<NDArray> mk = unmasked ? null : new ArrayList<>(masks.values());
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray norm = FusedAdamW.gradNorm(p, mk);
+            norm.attach(scope);
+            NDArray read = norm;
+            if (loss != null) {
+                NDArray l = loss.toType(DataType.FLOAT32, true).reshape(new ai.djl.ndarray.types.Shape());
+                l.attach(scope);
+                read = NDArrays.stack(new ai.djl.ndarray.NDList(norm, l));
+                read.attach(scope);
+            }
+            float[] values = read.toFloatArray(); // the step's one host read
+            double gradNorm = values[0];
+            if (!Double.isFinite(gradNorm)) {
+                Map<String, NDArray> active = new LinkedHashMap<>();
+                for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                    NDArray g = e.getValue().getGradient().toType(DataType.FLOAT32, true);
+                    g.attach(scope);
+                    NDArray ga = NDArrays.where(masks.get(e.getKey()), g, scope.zeros(g.getShape(), DataType.FLOAT32,
+                            g.getDevice()));
+                    ga.attach(scope);
+                    active.put(e.getKey(), ga);
+                }
+                throw nonFinite(active, gradNorm);
+            }
+            if (loss != null) {
+                checkLoss(values[1]);
+            }
+            step++;
+            NDArray n = FusedAdamW.step(p, m, v, mk, step, lr, beta1, beta2, epsilon, weightDecay, maxGradNorm, norm);
+            n.attach(scope);
+            boolean clipped = maxGradNorm > 0 && maxGradNorm / (gradNorm + 1e-6) < 1;
+            return new StepResult(step, lr, gradNorm, clipped, loss == null ? Double.NaN : values[1]);
+        }
+    }
+
+    private void checkLoss(double loss) {
+        if (!Double.isFinite(loss)) {
+            throw new NonFiniteLossException(step + 1, "the loss is " + loss + " at step " + (step + 1)
+                    + "; the step was refused: no parameter, moment or step count changed (lower the learning rate, "
+                    + "check the data of this batch)");
         }
     }
 
     /**
      * One step with explicit gradients, one per parameter, same shapes.
      *
+     * <p>NaN or ±Inf in the gradient of a trainable element refuses the step: the global gradient norm,
+     * read back once per step anyway, is then not finite, and only then are the tensors searched for the
+     * culprit. Nothing changes (parameters, moments, step count), so a caller may skip the batch and go on.
+     * Non-finite gradients of frozen elements are ignored.
+     *
+     * @param grads the gradient of every parameter, by name
+     * @return what the step did
+     * @throws NonFiniteGradientException naming the tensor and the step, when a trainable gradient element
+     *     is NaN or ±Inf (or the global norm overflows)
      * @throws IllegalArgumentException for a missing gradient or a shape mismatch, naming the tensor
+     * @throws IllegalStateException when called inside an open {@code GradientCollector}, after
+     *     {@link #close()}, or past {@code totalSteps}
      */
     public StepResult step(Map<String, NDArray> grads) {
+        checkOpen();
+        checkNoGradientRecording();
         if (step >= totalSteps && schedule.kind() != LearningRateSchedule.Kind.CONSTANT) {
             throw new IllegalStateException("step " + (step + 1) + " exceeds totalSteps " + totalSteps);
         }
@@ -186,6 +320,10 @@ public final class MaskedAdamW implements AutoCloseable {
                 normSq = normSq == null ? sq : attachTo(normSq.add(sq), scope);
             }
             double gradNorm = Math.sqrt(normSq.toType(DataType.FLOAT64, false).getDouble());
+            if (!Double.isFinite(gradNorm)) {
+                // the one host read per step doubles as the NaN/Inf check; only now look for the culprit
+                throw nonFinite(active, gradNorm);
+            }
             boolean clipped = false;
             if (maxGradNorm > 0) {
                 double coef = maxGradNorm / (gradNorm + 1e-6);
@@ -221,38 +359,126 @@ public final class MaskedAdamW implements AutoCloseable {
         }
     }
 
+    /** The error for a non-finite global norm: the first tensor with a NaN/Inf active gradient, else an overflow. */
+    private NonFiniteGradientException nonFinite(Map<String, NDArray> active, double gradNorm) {
+        long refused = step + 1;
+        String largest = null;
+        float largestAbs = -1;
+        for (Map.Entry<String, NDArray> e : active.entrySet()) {
+            NDArray ga = e.getValue();
+            NDArray nan = ga.isNaN();
+            NDArray bad = nan.logicalOr(ga.isInfinite());
+            long count = bad.countNonzero().getLong();
+            if (count > 0) {
+                long nans = nan.countNonzero().getLong();
+                long first = bad.toType(DataType.INT32, false).flatten().argMax().getLong();
+                float value = ga.flatten().getFloat(first);
+                return new NonFiniteGradientException(refused, e.getKey(), "gradient of '" + e.getKey() + "' has "
+                        + count + " non-finite value(s) in trainable elements (" + nans + " NaN, " + (count - nans)
+                        + " ±Inf; the first, " + value + ", at flat index " + first + " of shape " + ga.getShape()
+                        + ") at step " + refused + "; the step was refused: no parameter, moment or step count "
+                        + "changed (lower the learning rate, check the loss and the data of this batch)");
+            }
+            float maxAbs = ga.abs().max().getFloat();
+            if (maxAbs > largestAbs) {
+                largestAbs = maxAbs;
+                largest = e.getKey();
+            }
+        }
+        return new NonFiniteGradientException(refused, largest, "the global gradient norm is " + gradNorm
+                + " at step " + refused + " although every trainable gradient element is finite (it overflowed fp32; "
+                + "the largest |g| is " + largestAbs + " in '" + largest + "'); the step was refused: no parameter, "
+                + "moment or step count changed");
+    }
+
     private static NDArray attachTo(NDArray a, NDManager scope) {
         a.attach(scope);
         return a;
     }
 
+    /**
+     * PyTorch refuses in-place updates of leaves while autograd records ("a leaf Variable that requires grad
+     * is being used in an in-place operation"), after the step has begun: say what to do before anything moves.
+     */
+    private void checkNoGradientRecording() {
+        boolean recording;
+        try {
+            recording = "PyTorch".equals(manager.getEngine().getEngineName())
+                    && ai.djl.pytorch.jni.JniUtils.isGradMode();
+        } catch (RuntimeException | UnsatisfiedLinkError e) {
+            return; // cannot tell; the engine's own error follows if any
+        }
+        if (recording) {
+            throw new IllegalStateException("MaskedAdamW.step() was called inside an open GradientCollector (autograd "
+                    + "is recording); call step() after the GradientCollector is closed, e.g. after its "
+                    + "try-with-resources block. Nothing was changed.");
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("MaskedAdamW is closed (its moments and masks are freed); build a new "
+                    + "optimizer");
+        }
+    }
+
     /** Zeroes the parameters' autograd gradients (PyTorch's {@code zero_grad}); call after each step. */
     public void zeroGradients() {
+        checkOpen();
+        if (fused) {
+            FusedAdamW.zeroGradients(new ArrayList<>(params.values())); // one call, no scalar from the host
+            return;
+        }
         Gradients.zero(params.values());
     }
 
-    /** Steps taken so far. */
+    /**
+     * Steps taken so far.
+     *
+     * @return the number of steps taken
+     */
     public long stepCount() {
         return step;
     }
 
-    /** The learning rate the next step will use. */
+    /**
+     * The learning rate the next step will use.
+     *
+     * @return the learning rate
+     */
     public double nextLearningRate() {
         return learningRate * schedule.multiplier(Math.min(step, Math.max(totalSteps, 1) - 1), Math.max(totalSteps, 1));
     }
 
-    /** Adam's first moment of {@code name} (read-only view; owned by the optimizer). */
+    /**
+     * Adam's first moment of {@code name} (read-only view; owned by the optimizer).
+     *
+     * @param name a parameter name
+     * @return the moment, or null for an unknown name
+     */
     public NDArray firstMoment(String name) {
+        checkOpen();
         return firstMoment.get(name);
     }
 
-    /** Adam's second moment of {@code name} (read-only view; owned by the optimizer). */
+    /**
+     * Adam's second moment of {@code name} (read-only view; owned by the optimizer).
+     *
+     * @param name a parameter name
+     * @return the moment, or null for an unknown name
+     */
     public NDArray secondMoment(String name) {
+        checkOpen();
         return secondMoment.get(name);
     }
 
-    /** The boolean masks in use, by parameter name. */
+    /**
+     * The boolean masks in use, by parameter name.
+     *
+     * @return the masks (owned by the optimizer)
+     */
     public Map<String, NDArray> masks() {
+        checkOpen();
         return masks;
     }
 
@@ -267,6 +493,7 @@ public final class MaskedAdamW implements AutoCloseable {
      * hyper-parameters and masks are not saved: they belong to the run's configuration.
      */
     public void saveState(Path file) throws IOException {
+        checkOpen();
         Map<String, NDArray> t = new LinkedHashMap<>();
         for (String name : params.keySet()) {
             t.put("exp_avg/" + name, firstMoment.get(name));
@@ -282,6 +509,7 @@ public final class MaskedAdamW implements AutoCloseable {
      * @throws IOException naming the file and the tensor that is missing, extra or of another shape
      */
     public void loadState(Path file) throws IOException {
+        checkOpen();
         try (SafetensorsFile f = SafetensorsFile.open(file); NDManager s = manager.newSubManager()) {
             if (!STATE_FORMAT.equals(f.metadata().get("format"))) {
                 throw new IOException(file + ": not a masked AdamW state file (metadata format is "
@@ -330,8 +558,10 @@ public final class MaskedAdamW implements AutoCloseable {
         }
     }
 
+    /** Frees the moments and masks; the parameters stay. Further calls fail with an {@link IllegalStateException}. */
     @Override
     public void close() {
+        closed = true;
         manager.close();
     }
 
@@ -348,13 +578,24 @@ public final class MaskedAdamW implements AutoCloseable {
 
         private Builder() {}
 
-        /** Peak learning rate (default 2e-4, the paper's stage 1). */
+        /**
+         * Peak learning rate (default 2e-4, the paper's stage 1).
+         *
+         * @param lr the learning rate, finite and non-negative
+         * @return this builder
+         */
         public Builder learningRate(double lr) {
             this.learningRate = nonNegative("learning_rate", lr);
             return this;
         }
 
-        /** Adam's β1, β2 ∈ [0, 1) (defaults 0.9, 0.999; the paper's stage 2 uses 0.9, 0.99). */
+        /**
+         * Adam's β1, β2 ∈ [0, 1) (defaults 0.9, 0.999; the paper's stage 2 uses 0.9, 0.99).
+         *
+         * @param beta1 decay of the first moment
+         * @param beta2 decay of the second moment
+         * @return this builder
+         */
         public Builder betas(double beta1, double beta2) {
             if (!(beta1 >= 0 && beta1 < 1)) {
                 throw new IllegalArgumentException("adam_beta1 must be in [0, 1), got " + beta1);
@@ -367,7 +608,12 @@ public final class MaskedAdamW implements AutoCloseable {
             return this;
         }
 
-        /** Adam's ε (default 1e-8). */
+        /**
+         * Adam's ε (default 1e-8).
+         *
+         * @param epsilon positive
+         * @return this builder
+         */
         public Builder epsilon(double epsilon) {
             if (!(epsilon > 0)) {
                 throw new IllegalArgumentException("adam_epsilon must be positive, got " + epsilon);
@@ -376,19 +622,35 @@ public final class MaskedAdamW implements AutoCloseable {
             return this;
         }
 
-        /** Decoupled weight decay λ (default 0; the paper's stage 2 uses 0.1). */
+        /**
+         * Decoupled weight decay λ (default 0; the paper's stage 2 uses 0.1).
+         *
+         * @param weightDecay λ, finite and non-negative
+         * @return this builder
+         */
         public Builder weightDecay(double weightDecay) {
             this.weightDecay = nonNegative("weight_decay", weightDecay);
             return this;
         }
 
-        /** Global gradient-norm clipping threshold over active elements; 0 disables (default 1.0). */
+        /**
+         * Global gradient-norm clipping threshold over active elements; 0 disables (default 1.0).
+         *
+         * @param maxGradNorm the threshold, or 0 for none
+         * @return this builder
+         */
         public Builder maxGradNorm(double maxGradNorm) {
             this.maxGradNorm = nonNegative("max_grad_norm", maxGradNorm);
             return this;
         }
 
-        /** Learning-rate schedule (default constant) over {@code totalSteps} optimizer steps. */
+        /**
+         * Learning-rate schedule (default constant) over {@code totalSteps} optimizer steps.
+         *
+         * @param schedule the schedule
+         * @param totalSteps optimizer steps of the run, positive
+         * @return this builder
+         */
         public Builder schedule(LearningRateSchedule schedule, long totalSteps) {
             if (totalSteps <= 0) {
                 throw new IllegalArgumentException("total optimizer steps must be positive, got " + totalSteps);
@@ -408,6 +670,11 @@ public final class MaskedAdamW implements AutoCloseable {
         /**
          * Binds the optimizer to {@code params} (fp32, updated in place) with element {@code masks}
          * (boolean, true = trainable; null trains every element).
+         *
+         * @param params the parameters by name
+         * @param masks the masks by parameter name, or null
+         * @return the optimizer; close it
+         * @throws IllegalArgumentException for a non-fp32 parameter or a missing, extra or misshapen mask, naming it
          */
         public MaskedAdamW build(Map<String, NDArray> params, Map<String, NDArray> masks) {
             return new MaskedAdamW(this, params, masks);

@@ -17,7 +17,8 @@ import java.util.TreeMap;
 /**
  * A {@link TrainingListener} that appends one JSON object per event to a file: {@code "event"} is
  * {@code stage_start}, {@code step}, {@code evaluation}, {@code checkpoint} or {@code stage_end}, with
- * the event's fields in snake case (NaN and infinities as null). Each line is flushed as it is written,
+ * the event's fields in snake case (NaN and infinities as null); a step's {@link StepMetrics#details()}
+ * are fields of its object too. Each line is flushed as it is written,
  * and a resumed run appends to the same file, so the file is the run's whole history.
  */
 public final class MetricsJsonl implements TrainingListener, Closeable {
@@ -69,6 +70,7 @@ public final class MetricsJsonl implements TrainingListener, Closeable {
         o.addProperty("active_elements", m.activeElements());
         o.addProperty("tokens", m.tokens());
         o.addProperty("answer_tokens", m.answerTokens());
+        m.details().forEach((k, v) -> number(o, k, v == null ? Double.NaN : v));
         write(o);
     }
 

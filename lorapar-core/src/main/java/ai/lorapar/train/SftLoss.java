@@ -4,12 +4,15 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.data.EncodedExample;
 import ai.lorapar.data.TokenBatch;
+import ai.lorapar.model.AnswerPositions;
 import ai.lorapar.model.CausalLmLoss;
+import ai.lorapar.model.CausalLmObjective;
 import ai.lorapar.model.DecoderModel;
 
 /**
- * The loss of one SFT micro-batch: the one place the trainer computes it, so a faster implementation
- * (the loss at answer positions only, say) is a change to {@link #weightedTokenNll} alone.
+ * The loss of one SFT micro-batch: the one place the trainer computes it. It runs at the answer
+ * positions only ({@link CausalLmObjective}): the LM head and cross-entropy of the counted positions,
+ * chunked, so neither {@code [B, T, vocab]} logits nor an fp32 log-softmax over them are made.
  *
  * <p>Normalisation is the caller's, through per-row weights: {@link SftConfig.LossNormalization#PER_TOKEN}
  * gives every row 1/N (N = answer tokens of the whole optimizer step), {@link
@@ -21,13 +24,87 @@ public final class SftLoss {
     private SftLoss() {}
 
     /**
-     * Σ_r w_r · Σ_t −log p(label_{r,t+1} | ids_{r,≤t}) over the answer tokens (labels ≠ −100) of the batch.
+     * What the loss of one micro-batch needs besides the batch, made on the host and copied to the device
+     * before the step's passes: the counted positions and their targets ({@link AnswerPositions}) and one
+     * weight per position (its row's weight), or, for a batch without counted positions, the row weights.
+     */
+    public static final class Targets implements AutoCloseable {
+        private final AnswerPositions answers;
+        private final NDArray positionWeights;
+        private final NDArray rowWeights;
+
+        private Targets(AnswerPositions answers, NDArray positionWeights, NDArray rowWeights) {
+            this.answers = answers;
+            this.positionWeights = positionWeights;
+            this.rowWeights = rowWeights;
+        }
+
+        @Override
+        public void close() {
+            answers.close();
+            positionWeights.close();
+            rowWeights.close();
+        }
+    }
+
+    /**
+     * The targets of {@code batch} with row weights {@code rowWeights} (one per row), on {@code manager}'s
+     * device. Also checks the ids against the model's vocabulary on the host, which is why the passes can
+     * skip the device-side check ({@link DecoderModel#forward(NDArray, NDArray, boolean, boolean)}).
      *
-     * @param rowWeights {@code [B]} fp32 weights, on the batch's device
+     * @throws IllegalArgumentException for an id outside the vocabulary, naming the example
+     */
+    public static Targets targets(DecoderModel model, TokenBatch batch, float[] rowWeights, NDManager manager) {
+        int vocab = model.config().vocabSize();
+        for (EncodedExample e : batch.rows()) {
+            for (long id : e.ids()) {
+                if (id < 0 || id >= vocab) {
+                    throw new IllegalArgumentException("example '" + e.example().id() + "' (line " + e.example().line()
+                            + ") holds token id " + id + ", outside the model's vocabulary of " + vocab
+                            + "; is the encoder's tokenizer the model's?");
+                }
+            }
+        }
+        AnswerPositions answers = batch.answerPositions(manager);
+        int[] perRow = answers.perRow();
+        float[] w = new float[answers.count()];
+        int k = 0;
+        for (int r = 0; r < perRow.length; r++) {
+            for (int i = 0; i < perRow[r]; i++) {
+                w[k++] = rowWeights[r];
+            }
+        }
+        return new Targets(answers, manager.create(w), manager.create(rowWeights));
+    }
+
+    /**
+     * Σ_r w_r · Σ_t −log p(label_{r,t+1} | ids_{r,≤t}) over the answer tokens (labels ≠ −100) of the batch,
+     * computed only at the answer positions (final hidden states of those positions through the LM head,
+     * chunked: no {@code [B, T, vocab]} logits, see {@link CausalLmObjective}); right-padded rows let
+     * attention run causally without a mask.
+     *
+     * @param targets from {@link #targets}
      * @param training whether dropout is on (forward in training mode)
      * @return a scalar fp32 array attached to the batch's manager, differentiable in a gradient collector
      */
-    public static NDArray weightedTokenNll(DecoderModel model, TokenBatch batch, NDArray rowWeights, boolean training) {
+    public static NDArray weightedTokenNll(DecoderModel model, TokenBatch batch, Targets targets, boolean training) {
+        if (targets.answers.count() == 0) {
+            return fullLogitsWeightedTokenNll(model, batch, targets.rowWeights, training); // keeps a graph to 0
+        }
+        NDManager out = batch.inputIds().getManager();
+        try (NDManager scope = out.newSubManager()) {
+            NDArray nll = CausalLmObjective.tokenNll(model, batch.inputIds(), batch.attentionMask(), targets.answers,
+                    training, true);
+            nll.attach(scope);
+            NDArray loss = nll.mul(targets.positionWeights).sum();
+            loss.attach(out);
+            return loss;
+        }
+    }
+
+    /** The same sum through full logits and {@link CausalLmLoss#tokenLogProbs} (the reference path). */
+    static NDArray fullLogitsWeightedTokenNll(DecoderModel model, TokenBatch batch, NDArray rowWeights,
+            boolean training) {
         NDManager out = batch.inputIds().getManager();
         try (NDManager scope = out.newSubManager()) {
             NDArray logits = model.forward(batch.inputIds(), batch.attentionMask(), training);

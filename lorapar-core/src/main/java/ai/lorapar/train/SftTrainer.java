@@ -1,8 +1,6 @@
 package ai.lorapar.train;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.training.GradientCollector;
@@ -53,10 +51,10 @@ import java.util.Optional;
  * <p><b>Masks.</b> {@link MaskedAdamW} with the stage's mask: a frozen element stays bit-identical
  * through the stage, weight decay included.
  *
- * <p><b>NaN guard.</b> Before each optimizer step one scalar is read back: the step's loss plus the sum
- * of every gradient, which is NaN or infinite exactly when the loss or a gradient element is. Then the
- * run stops with a {@link TrainingDivergedException} naming the step (and the tensor), before any
- * parameter or optimizer state changes.
+ * <p><b>NaN guard.</b> Each optimizer step reads back one pair of numbers: the global gradient norm and
+ * the step's loss ({@link MaskedAdamW#step(NDArray)}); when either is NaN or infinite the run stops with
+ * a {@link TrainingDivergedException} naming the step (and the tensor), before any parameter or
+ * optimizer state changes. That read is the step's only host synchronisation.
  *
  * <p><b>Checkpoints and resume.</b> With {@link Builder#checkpoints} a checkpoint ({@link
  * TrainingCheckpoint}) is written atomically every k steps and after the last, keeping the newest
@@ -219,8 +217,13 @@ public final class SftTrainer {
                     micro.add(mb);
                 }
                 long stepNumber = pos.step + 1;
-                StepOutcome out = step(model, params, micro, pos.microBatchesDone, enc.padId(), stepNumber);
-                MaskedAdamW.StepResult r = optimizer.step();
+                StepOutcome out;
+                MaskedAdamW.StepResult r;
+                try (NDManager stepScope = model.manager().newSubManager()) {
+                    NDArray stepLoss = forwardBackward(model, micro, pos.microBatchesDone, enc.padId(), stepScope);
+                    out = outcome(micro);
+                    r = takeStep(optimizer, stepLoss, stepNumber);
+                }
                 optimizer.zeroGradients();
 
                 pos.step = stepNumber;
@@ -236,10 +239,10 @@ public final class SftTrainer {
                 pos.examplesSeen += out.examples;
                 pos.tokens += out.tokens;
                 pos.answerTokens += out.answerTokens;
-                pos.lastLoss = out.loss;
-                lossSum += out.loss;
+                pos.lastLoss = r.loss();
+                lossSum += r.loss();
                 stepsRun++;
-                windowLoss += out.loss;
+                windowLoss += r.loss();
                 windowSteps++;
                 windowTokens += out.tokens;
 
@@ -281,15 +284,10 @@ public final class SftTrainer {
         }
     }
 
-    /** What the forward/backward passes of one optimizer step gave. */
-    private record StepOutcome(double loss, long examples, long tokens, long answerTokens) {}
+    /** The sizes of one optimizer step's micro-batches. */
+    private record StepOutcome(long examples, long tokens, long answerTokens) {}
 
-    /**
-     * Forward and backward of the micro-batches of one optimizer step, gradients accumulating on the
-     * parameters; then the NaN guard's one host read. Leaves the optimizer step to the caller.
-     */
-    private StepOutcome step(DecoderModel model, Map<String, NDArray> params, List<List<EncodedExample>> micro,
-            long microBatchesDone, long padId, long stepNumber) {
+    private static StepOutcome outcome(List<List<EncodedExample>> micro) {
         long counted = 0;
         long examples = 0;
         long tokens = 0;
@@ -300,32 +298,41 @@ public final class SftTrainer {
             }
             examples += mb.size();
         }
-        try (NDManager scope = model.manager().newSubManager()) {
-            // every input of the step goes to the device first, while it is idle: the passes below then run
-            // back to back (on a GPU a host-to-device copy waits for the work queued before it)
-            List<TokenBatch> batches = new ArrayList<>(micro.size());
-            List<NDArray> weights = new ArrayList<>(micro.size());
-            for (List<EncodedExample> mb : micro) {
-                batches.add(TokenBatch.of(mb, padId, scope));
-                weights.add(scope.create(rowWeights(mb, counted, examples)));
-            }
-            NDArray loss = null;
-            for (int i = 0; i < micro.size(); i++) {
-                target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
-                try (TokenBatch batch = batches.get(i)) {
-                    NDArray part;
-                    try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
-                        part = SftLoss.weightedTokenNll(model, batch, weights.get(i), true);
-                        gc.backward(part);
-                    }
-                    NDArray detached = part.stopGradient();
-                    detached.attach(scope);
-                    loss = loss == null ? detached : attach(loss.add(detached), scope);
-                }
-            }
-            double stepLoss = checkFinite(params, loss, scope, stepNumber);
-            return new StepOutcome(stepLoss, examples, tokens, counted);
+        return new StepOutcome(examples, tokens, counted);
+    }
+
+    /**
+     * Forward and backward of the micro-batches of one optimizer step, gradients accumulating on the
+     * parameters. Returns the step's loss as a device scalar in {@code scope} (nothing is read back here).
+     */
+    private NDArray forwardBackward(DecoderModel model, List<List<EncodedExample>> micro, long microBatchesDone,
+            long padId, NDManager scope) {
+        StepOutcome sizes = outcome(micro);
+        // every input of the step goes to the device first, while it is idle: the passes below then run
+        // back to back (on a GPU a host-to-device copy waits for the work queued before it)
+        List<TokenBatch> batches = new ArrayList<>(micro.size());
+        List<SftLoss.Targets> targets = new ArrayList<>(micro.size());
+        for (List<EncodedExample> mb : micro) {
+            TokenBatch batch = TokenBatch.of(mb, padId, scope);
+            batches.add(batch);
+            targets.add(SftLoss.targets(model, batch, rowWeights(mb, sizes.answerTokens(), sizes.examples()), scope));
         }
+        NDArray loss = null;
+        for (int i = 0; i < micro.size(); i++) {
+            target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
+            try (TokenBatch batch = batches.get(i)) {
+                NDArray part;
+                try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
+                    part = SftLoss.weightedTokenNll(model, batch, targets.get(i), true);
+                    gc.backward(part);
+                }
+                NDArray detached = part.stopGradient();
+                detached.attach(scope);
+                part.close();
+                loss = loss == null ? detached : attach(loss.add(detached), scope);
+            }
+        }
+        return loss;
     }
 
     /** Row weights of one micro-batch: 1/N (per token) or 1/(n_r·E) (per example); see {@link SftLoss}. */
@@ -341,43 +348,25 @@ public final class SftTrainer {
     }
 
     /**
-     * The NaN guard: one host read of (loss + Σ every gradient element, loss), non-finite exactly when the
-     * loss or a gradient element is. On failure the culprit is found (more reads, failure path only), the
-     * gradients are zeroed and {@link TrainingDivergedException} is thrown, before the optimizer step.
-     * (When {@link MaskedAdamW} refuses non-finite gradients itself, this check still names the loss.)
-     *
-     * @return the step's loss
+     * The optimizer step with the NaN guard: {@link MaskedAdamW#step(NDArray)} reads the gradient norm and
+     * the step's loss back together (the step's one host read) and refuses a non-finite one before anything
+     * changes; then the gradients are zeroed exactly (NaN included) and {@link TrainingDivergedException}
+     * names the stage, the step and the culprit.
      */
-    private double checkFinite(Map<String, NDArray> params, NDArray loss, NDManager scope, long stepNumber) {
-        NDList sums = new NDList(params.size() + 1);
-        sums.add(loss);
-        for (NDArray p : params.values()) {
-            NDArray g = p.getGradient();
-            g.attach(scope);
-            sums.add(attach(g.sum(), scope));
-        }
-        NDArray all = attach(attach(NDArrays.stack(sums), scope).sum(), scope);
-        float[] v = attach(NDArrays.stack(new NDList(all, loss)), scope).toFloatArray();
-        if (Float.isFinite(v[0])) {
-            return v[1];
-        }
-        String what;
-        if (!Float.isFinite(v[1])) {
-            what = "the loss is " + v[1];
-        } else {
-            what = "the gradient is not finite";
-            for (Map.Entry<String, NDArray> e : params.entrySet()) {
-                NDArray g = attach(e.getValue().getGradient(), scope);
-                if (!Float.isFinite(attach(g.sum(), scope).getFloat())) {
-                    what = "the gradient of '" + e.getKey() + "' has NaN or infinite elements";
-                    break;
+    private MaskedAdamW.StepResult takeStep(MaskedAdamW optimizer, NDArray loss, long stepNumber) {
+        try {
+            return optimizer.step(loss);
+        } catch (NonFiniteGradientException | NonFiniteLossException e) {
+            for (NDArray p : target.parameters().values()) {
+                try (NDArray g = p.getGradient()) {
+                    g.set(new NDIndex("..."), 0f); // exact zeros, NaN included
                 }
             }
+            String what = e instanceof NonFiniteGradientException g
+                    ? "the gradient of '" + g.tensorName() + "' is not finite (" + e.getMessage() + ")"
+                    : e.getMessage();
+            throw new TrainingDivergedException(stage, stepNumber, what);
         }
-        for (NDArray p : params.values()) {
-            attach(p.getGradient(), scope).set(new NDIndex("..."), 0f); // exact zeros, NaN included
-        }
-        throw new TrainingDivergedException(stage, stepNumber, what);
     }
 
     private static NDArray attach(NDArray a, NDManager scope) {

@@ -1,5 +1,9 @@
 package ai.lorapar.train;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /**
  * What a trainer reports every {@code loggingSteps} optimizer steps ({@link TrainingListener#onStep}).
  *
@@ -14,6 +18,28 @@ package ai.lorapar.train;
  * @param activeElements elements the optimizer may change (the stage mask's count)
  * @param tokens real tokens processed in the stage so far
  * @param answerTokens answer tokens (those the loss counts) processed in the stage so far
+ * @param details the stage's own figures since the previous report, by name in snake case, in a fixed
+ *     order (empty for SFT; GRPO's: rewards per function, KL, clip ratio, completion length, ... as
+ *     {@code GrpoTrainer} documents)
  */
 public record StepMetrics(String stage, long step, long totalSteps, double epoch, double loss, double learningRate,
-        double gradNorm, double tokensPerSecond, long activeElements, long tokens, long answerTokens) {}
+        double gradNorm, double tokensPerSecond, long activeElements, long tokens, long answerTokens,
+        Map<String, Double> details) {
+
+    public StepMetrics {
+        details = Collections.unmodifiableMap(new LinkedHashMap<>(details));
+    }
+
+    /** Without stage-specific figures. */
+    public StepMetrics(String stage, long step, long totalSteps, double epoch, double loss, double learningRate,
+            double gradNorm, double tokensPerSecond, long activeElements, long tokens, long answerTokens) {
+        this(stage, step, totalSteps, epoch, loss, learningRate, gradNorm, tokensPerSecond, activeElements, tokens,
+                answerTokens, Map.of());
+    }
+
+    /** A detail by name, NaN when absent. */
+    public double detail(String name) {
+        Double v = details.get(name);
+        return v == null ? Double.NaN : v;
+    }
+}

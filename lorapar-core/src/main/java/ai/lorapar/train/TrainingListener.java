@@ -56,9 +56,11 @@ public interface TrainingListener {
                 if (m.step() % everySteps != 0 && m.step() != m.totalSteps()) {
                     return;
                 }
+                StringBuilder details = new StringBuilder();
+                m.details().forEach((k, v) -> details.append(String.format(Locale.ROOT, ", %s %.4g", k, v)));
                 log.info(String.format(Locale.ROOT, "%s step %d/%d (epoch %.2f): loss %.4f, lr %.3e, grad norm %.4f, "
-                        + "%.0f tokens/s", m.stage(), m.step(), m.totalSteps(), m.epoch(), m.loss(), m.learningRate(),
-                        m.gradNorm(), m.tokensPerSecond()));
+                        + "%.0f tokens/s%s", m.stage(), m.step(), m.totalSteps(), m.epoch(), m.loss(), m.learningRate(),
+                        m.gradNorm(), m.tokensPerSecond(), details));
             }
 
             @Override

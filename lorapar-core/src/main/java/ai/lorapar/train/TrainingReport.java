@@ -14,6 +14,12 @@ public record TrainingReport(List<StageReport> stages) {
         return stages.stream().filter(s -> s.stage().equals(name)).findFirst();
     }
 
+    /** The GRPO stage's report. */
+    public StageReport grpo() {
+        return stage(ai.lorapar.train.grpo.GrpoTrainer.STAGE).orElseThrow(
+                () -> new IllegalStateException("no GRPO stage in this report"));
+    }
+
     /** The SFT stage's report. */
     public StageReport sft() {
         return stage(SftTrainer.STAGE).orElseThrow(() -> new IllegalStateException("no SFT stage in this report"));

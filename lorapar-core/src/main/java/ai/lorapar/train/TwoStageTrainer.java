@@ -3,8 +3,11 @@ package ai.lorapar.train;
 import ai.djl.ndarray.NDArray;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.partition.StageMasks;
+import ai.lorapar.train.grpo.GrpoConfig;
+import ai.lorapar.train.grpo.GrpoTrainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,14 +20,13 @@ import java.util.Objects;
 
 /**
  * LoRA-PAR's two-stage training of one set of LoRA adapters: stage 1, SFT on System-1 examples under
- * {@code stageMasks.stage1()} ({@link SftTrainer}); then stage 2 on System-2 examples under
- * {@code stageMasks.stage2()}, starting from the stage-1 weights (GRPO in the paper; plugged in with
- * {@link Builder#stage2}).
+ * {@code stageMasks.stage1()} ({@link SftTrainer}); then stage 2, GRPO on System-2 examples under
+ * {@code stageMasks.stage2()} ({@link GrpoTrainer}), starting from the stage-1 weights.
  *
  * <pre>{@code
- * TrainingReport report = TwoStageTrainer.builder(lora, encoder)
- *         .masks(partition.stageMasks())
+ * TrainingReport report = TwoStageTrainer.loraPar(lora, encoder, partition.stageMasks())
  *         .sft(SftConfig.builder().learningRate(2e-4).build())
+ *         .grpo(GrpoConfig.builder().build())             // the paper's stage-2 defaults
  *         .checkpoints(Path.of("run/ckpt"), 100)          // resumes when present
  *         .listener(TrainingListener.logging(10))
  *         .build()
@@ -32,16 +34,35 @@ import java.util.Objects;
  * lora.save(Path.of("run/adapter"));                      // PEFT format
  * }</pre>
  *
- * <p><b>Resume per stage.</b> With checkpoints, each stage keeps its own folder ({@code <dir>/sft},
- * {@code <dir>/<stage-2 name>}). Run again after an interruption, a finished stage 1 is not redone: its
- * final checkpoint is restored (the adapters as stage 1 left them) and the run goes on with stage 2, which
- * resumes from its own latest checkpoint.
+ * <p><b>Recipes.</b> The paper's method and the baselines it compares with ({@link Recipe}) are the same
+ * two stages with other masks or another adapter init: {@link #loraPar} (importance masks),
+ * {@link #plainLora} (every element in both stages), {@link #randomSubset} (random masks of the importance
+ * masks' sizes, {@code partition.randomBaseline(seed)}), {@link #pissaRl} (PiSSA-initialised adapters,
+ * every element). {@link #builder} leaves the masks to {@link Builder#masks}.
  *
- * <p>Without masks ({@code masks(null)}) every element trains in both stages: plain LoRA, the paper's
- * baseline.
+ * <p><b>Resume per stage.</b> With checkpoints, each stage keeps its own folder ({@code <dir>/sft},
+ * {@code <dir>/grpo}). Run again after an interruption, a finished stage 1 is not redone: its final
+ * checkpoint is restored (the adapters as stage 1 left them) and the run goes on with stage 2, which
+ * resumes from its own latest checkpoint (mid-stage included); a finished stage 2 is restored likewise.
+ *
+ * <p>Another second stage can be plugged in with {@link Builder#stage2}; without one only stage 1 runs.
  */
 public final class TwoStageTrainer {
     private static final Logger LOG = LoggerFactory.getLogger(TwoStageTrainer.class);
+
+    /** What is trained in each stage: LoRA-PAR or one of the baselines of the paper's tables. */
+    public enum Recipe {
+        /** LoRA-PAR: stage 1 under the importance partition's stage-1 mask, stage 2 under its stage-2 mask. */
+        LORA_PAR,
+        /** Plain LoRA: every element in both stages. */
+        PLAIN_LORA,
+        /** A random subset of the same size per stage (Table 3's "Rand."): {@code partition.randomBaseline(seed)}. */
+        RANDOM_SUBSET,
+        /** PiSSA + RL: PiSSA-initialised adapters, every element in both stages (SFT, then GRPO). */
+        PISSA_RL,
+        /** Masks set by hand through {@link Builder#masks} (or none). */
+        CUSTOM
+    }
 
     /**
      * Stage 2 of a run: trains {@link StageContext#lora()} on the System-2 examples under
@@ -74,6 +95,7 @@ public final class TwoStageTrainer {
 
     private final LoraModel lora;
     private final ExampleEncoder encoder;
+    private final Recipe recipe;
     private final StageMasks masks;
     private final SftConfig sft;
     private final String stage2Name;
@@ -88,10 +110,11 @@ public final class TwoStageTrainer {
     private TwoStageTrainer(Builder b) {
         this.lora = b.lora;
         this.encoder = b.encoder;
+        this.recipe = b.recipe;
         this.masks = b.masks;
         this.sft = b.sft;
         this.stage2Name = b.stage2Name;
-        this.stage2 = b.stage2;
+        this.stage2 = b.grpo != null ? GrpoTrainer.secondStage(b.grpo, b.completionLog) : b.stage2;
         this.checkpointFolder = b.checkpointFolder;
         this.checkpointEvery = b.checkpointEvery;
         this.keepCheckpoints = b.keepCheckpoints;
@@ -100,9 +123,70 @@ public final class TwoStageTrainer {
         this.evaluateEvery = b.evaluateEvery;
     }
 
-    /** A run training {@code lora}'s adapters on examples encoded by {@code encoder}. */
+    /**
+     * A run training {@code lora}'s adapters on examples encoded by {@code encoder} ({@link Recipe#CUSTOM}:
+     * set the masks with {@link Builder#masks}; without masks every element trains).
+     */
     public static Builder builder(LoraModel lora, ExampleEncoder encoder) {
-        return new Builder(lora, encoder);
+        return new Builder(lora, encoder, Recipe.CUSTOM);
+    }
+
+    /** LoRA-PAR ({@link Recipe#LORA_PAR}): each stage under its mask of {@code importanceMasks} ({@code partition.stageMasks()}). */
+    public static Builder loraPar(LoraModel lora, ExampleEncoder encoder, StageMasks importanceMasks) {
+        return new Builder(lora, encoder, Recipe.LORA_PAR).masks(Objects.requireNonNull(importanceMasks,
+                "LoRA-PAR needs the partition's stage masks"));
+    }
+
+    /** Plain LoRA ({@link Recipe#PLAIN_LORA}): every element of the adapters trains in both stages. */
+    public static Builder plainLora(LoraModel lora, ExampleEncoder encoder) {
+        return new Builder(lora, encoder, Recipe.PLAIN_LORA);
+    }
+
+    /**
+     * The random-subset baseline ({@link Recipe#RANDOM_SUBSET}): each stage under random masks with the
+     * importance masks' element counts, e.g. {@code partition.randomBaseline(seed)} or the
+     * {@code masks-random.safetensors} that {@code lorapar partition} writes.
+     */
+    public static Builder randomSubset(LoraModel lora, ExampleEncoder encoder, StageMasks randomMasks) {
+        Objects.requireNonNull(randomMasks, "the random baseline needs its masks (partition.randomBaseline(seed))");
+        if (!randomMasks.origin().startsWith("random")) {
+            LOG.warn("random-subset recipe with masks of origin '{}' (expected partition.randomBaseline's 'random(...)')",
+                    randomMasks.origin());
+        }
+        return new Builder(lora, encoder, Recipe.RANDOM_SUBSET).masks(randomMasks);
+    }
+
+    /**
+     * PiSSA + RL ({@link Recipe#PISSA_RL}): PiSSA-initialised adapters, every element trained in both stages.
+     *
+     * @throws IllegalArgumentException when {@code lora} is not PiSSA-initialised
+     */
+    public static Builder pissaRl(LoraModel lora, ExampleEncoder encoder) {
+        if (lora.config().init() != LoraInit.PISSA) {
+            throw new IllegalArgumentException("PiSSA + RL needs PiSSA-initialised adapters, these are "
+                    + lora.config().init() + " (LoraConfig.builder().init(LoraInit.PISSA))");
+        }
+        return new Builder(lora, encoder, Recipe.PISSA_RL);
+    }
+
+    /**
+     * The builder of {@code recipe}: {@code masks} are the importance masks for {@link Recipe#LORA_PAR}, the
+     * random masks for {@link Recipe#RANDOM_SUBSET}, ignored (may be null) for the recipes without masks,
+     * and taken as they are for {@link Recipe#CUSTOM}.
+     */
+    public static Builder recipe(Recipe recipe, LoraModel lora, ExampleEncoder encoder, StageMasks masks) {
+        return switch (recipe) {
+            case LORA_PAR -> loraPar(lora, encoder, masks);
+            case PLAIN_LORA -> plainLora(lora, encoder);
+            case RANDOM_SUBSET -> randomSubset(lora, encoder, masks);
+            case PISSA_RL -> pissaRl(lora, encoder);
+            case CUSTOM -> builder(lora, encoder).masks(masks);
+        };
+    }
+
+    /** The recipe this run follows. */
+    public Recipe recipe() {
+        return recipe;
     }
 
     /**
@@ -112,6 +196,10 @@ public final class TwoStageTrainer {
      */
     public TrainingReport run(List<Example> system1, List<Example> system2) throws IOException {
         List<StageReport> reports = new ArrayList<>();
+        LOG.info("{}: stage 1 on {} System-1 examples{}, {}", recipe, system1.size(),
+                stage2 == null ? "" : ", stage 2 (" + stage2Name + ") on " + system2.size() + " System-2 examples",
+                masks == null ? "every element in both stages" : "stage masks of " + masks.stage1Count() + " and "
+                        + masks.stage2Count() + " of " + masks.elementCount() + " elements (" + masks.origin() + ")");
 
         // ---- stage 1: SFT on System 1 under the stage-1 mask
         SftTrainer.Builder s1 = SftTrainer.builder(lora, encoder).config(sft)
@@ -141,10 +229,13 @@ public final class TwoStageTrainer {
     public static final class Builder {
         private final LoraModel lora;
         private final ExampleEncoder encoder;
+        private final Recipe recipe;
         private StageMasks masks;
         private SftConfig sft = SftConfig.defaults();
         private String stage2Name;
         private SecondStage stage2;
+        private GrpoConfig grpo;
+        private Path completionLog;
         private Path checkpointFolder;
         private int checkpointEvery;
         private int keepCheckpoints = 3;
@@ -152,14 +243,39 @@ public final class TwoStageTrainer {
         private Evaluator evaluator;
         private int evaluateEvery;
 
-        private Builder(LoraModel lora, ExampleEncoder encoder) {
+        private Builder(LoraModel lora, ExampleEncoder encoder, Recipe recipe) {
             this.lora = Objects.requireNonNull(lora, "lora");
             this.encoder = Objects.requireNonNull(encoder, "encoder");
+            this.recipe = recipe;
         }
 
-        /** The two stages' masks (e.g. {@code partition.stageMasks()}); null (the default) trains every element. */
+        /**
+         * The two stages' masks (e.g. {@code partition.stageMasks()}); null (the default) trains every element.
+         *
+         * @throws IllegalStateException for the recipes without masks ({@link Recipe#PLAIN_LORA}, {@link Recipe#PISSA_RL})
+         */
         public Builder masks(StageMasks masks) {
+            if (masks != null && (recipe == Recipe.PLAIN_LORA || recipe == Recipe.PISSA_RL)) {
+                throw new IllegalStateException(recipe + " trains every element: it takes no masks");
+            }
             this.masks = masks;
+            return this;
+        }
+
+        /**
+         * Stage 2 is GRPO ({@link GrpoTrainer}) with {@code config} (e.g. {@code GrpoConfig.builder().build()},
+         * the paper's stage 2), named {@value GrpoTrainer#STAGE}.
+         */
+        public Builder grpo(GrpoConfig config) {
+            this.grpo = Objects.requireNonNull(config, "grpo config");
+            this.stage2Name = GrpoTrainer.STAGE;
+            this.stage2 = null;
+            return this;
+        }
+
+        /** GRPO's completions with their rewards are appended to {@code file} (JSONL) every k steps of its config. */
+        public Builder completionLog(Path file) {
+            this.completionLog = file;
             return this;
         }
 
@@ -169,7 +285,7 @@ public final class TwoStageTrainer {
             return this;
         }
 
-        /** Stage 2, named {@code name} (its checkpoint folder and report name), e.g. GRPO. */
+        /** Stage 2, named {@code name} (its checkpoint folder and report name): another second stage than {@link #grpo}. */
         public Builder stage2(String name, SecondStage stage) {
             if (name == null || name.isBlank() || name.equals(SftTrainer.STAGE)) {
                 throw new IllegalArgumentException("stage 2 needs a name other than '" + SftTrainer.STAGE + "', got "
@@ -177,6 +293,7 @@ public final class TwoStageTrainer {
             }
             this.stage2Name = name;
             this.stage2 = Objects.requireNonNull(stage, "stage");
+            this.grpo = null;
             return this;
         }
 

@@ -105,6 +105,68 @@ class SafetensorsValidationTest {
         }
     }
 
+    private static String entry(String name, String shape, long begin, long end) {
+        return "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":[" + begin + "," + end + "]}";
+    }
+
+    /** What the reference implementation (safetensors' Rust validate) also refuses, each naming file and tensor. */
+    @Test
+    void refusesWhatTheReferenceRefusesNamingFileAndTensor() throws Exception {
+        Path overlap = raw("overlap.safetensors", "{" + entry("a", "[4]", 0, 16) + "," + entry("b", "[4]", 8, 24) + "}", 24);
+        assertThatThrownBy(() -> SafetensorsFile.open(overlap)).isInstanceOf(SafetensorsException.class)
+                .hasMessageContaining("overlap.safetensors").hasMessageContaining("'a' [0, 16]")
+                .hasMessageContaining("'b' [8, 24]").hasMessageContaining("overlap");
+        Path shared = raw("shared.safetensors", "{" + entry("a", "[4]", 0, 16) + "," + entry("b", "[4]", 0, 16) + "}", 16);
+        assertThatThrownBy(() -> SafetensorsFile.open(shared)).hasMessageContaining("overlap");
+
+        Path hole = raw("hole.safetensors", "{" + entry("a", "[2]", 0, 8) + "," + entry("b", "[2]", 12, 20) + "}", 20);
+        assertThatThrownBy(() -> SafetensorsFile.open(hole)).hasMessageContaining("hole.safetensors")
+                .hasMessageContaining("[8, 12) belong to no tensor").hasMessageContaining("between 'a' and 'b'");
+        Path leading = raw("leading.safetensors", "{" + entry("a", "[2]", 4, 12) + "}", 12);
+        assertThatThrownBy(() -> SafetensorsFile.open(leading)).hasMessageContaining("before the first tensor 'a'");
+
+        Path trailing = raw("trailing.safetensors", "{" + entry("a", "[2]", 0, 8) + "}", 12);
+        assertThatThrownBy(() -> SafetensorsFile.open(trailing)).hasMessageContaining("trailing.safetensors")
+                .hasMessageContaining("4 trailing bytes after the last tensor 'a'");
+
+        Path duplicate = raw("dup.safetensors", "{" + entry("a", "[2]", 0, 8) + "," + entry("a", "[1]", 8, 12) + "}", 12);
+        assertThatThrownBy(() -> SafetensorsFile.open(duplicate)).hasMessageContaining("dup.safetensors")
+                .hasMessageContaining("duplicate key \"a\"");
+
+        Path fraction = raw("fraction.safetensors", "{" + entry("w", "[2.5]", 0, 8) + "}", 8);
+        assertThatThrownBy(() -> SafetensorsFile.open(fraction)).hasMessageContaining("fraction.safetensors")
+                .hasMessageContaining("tensor 'w'").hasMessageContaining("2.5 is not an integer");
+        Path decimal = raw("decimal.safetensors", "{" + entry("w", "[2.0]", 0, 8) + "}", 8);
+        assertThatThrownBy(() -> SafetensorsFile.open(decimal)).hasMessageContaining("2.0 is not an integer");
+        Path text = raw("text.safetensors", "{" + entry("w", "[\"2\"]", 0, 8) + "}", 8);
+        assertThatThrownBy(() -> SafetensorsFile.open(text)).hasMessageContaining("tensor 'w'")
+                .hasMessageContaining("is not an integer");
+
+        // 2^32 · 2^32 elements wrap to 0 in a long: with 0 data bytes the old check passed
+        Path wraps = raw("wraps.safetensors", "{" + entry("w", "[4294967296,4294967296]", 0, 0) + "}", 0);
+        assertThatThrownBy(() -> SafetensorsFile.open(wraps)).hasMessageContaining("wraps.safetensors")
+                .hasMessageContaining("tensor 'w'").hasMessageContaining("64-bit");
+        Path bytesWrap = raw("byteswrap.safetensors", "{" + entry("w", "[4611686018427387904]", 0, 0) + "}", 0);
+        assertThatThrownBy(() -> SafetensorsFile.open(bytesWrap)).hasMessageContaining("tensor 'w'")
+                .hasMessageContaining("64-bit");
+
+        Path folder = Files.createDirectories(dir.resolve("model"));
+        assertThatThrownBy(() -> SafetensorsFile.open(folder)).isInstanceOf(SafetensorsException.class)
+                .hasMessageContaining(folder.toString()).hasMessageContaining("is a directory");
+        assertThatThrownBy(() -> SafetensorsFile.open(dir.resolve("missing.safetensors")))
+                .isInstanceOf(SafetensorsException.class).hasMessageContaining("missing.safetensors");
+
+        // still accepted: empty tensors anywhere, tensors listed out of offset order, no tensors at all
+        Path fine = raw("fine.safetensors", "{" + entry("b", "[2]", 8, 16) + "," + entry("e", "[0]", 8, 8) + ","
+                + entry("a", "[2]", 0, 8) + "," + entry("z", "[0,3]", 16, 16) + "}", 16);
+        try (SafetensorsFile f = SafetensorsFile.open(fine)) {
+            assertThat(f.names()).containsExactly("b", "e", "a", "z");
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(raw("empty.safetensors", "{}", 0))) {
+            assertThat(f.names()).isEmpty();
+        }
+    }
+
     @Test
     void failedWriteLeavesNothingBehind() throws Exception {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {

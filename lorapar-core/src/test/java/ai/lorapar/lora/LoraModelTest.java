@@ -264,6 +264,52 @@ class LoraModelTest {
         }
     }
 
+    /** Variants PEFT saves in a LoRA config that used to load as a plain LoRA; PEFT's all-linear shorthand. */
+    @Test
+    void variantsTheLoaderDoesNotComputeAreRefusedAndAllLinearWorks() throws Exception {
+        Path good = tmp.resolve("variants");
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
+            try (LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(2)
+                    .init(LoraInit.GAUSSIAN).build(), m)) {
+                lora.save(good);
+            }
+            String config = Files.readString(good.resolve("adapter_config.json"));
+            String[][] refused = {
+                {"\"use_qalora\": true, \"qalora_group_size\": 16", "use_qalora is true"},
+                {"\"alora_invocation_tokens\": [27, 882]", "alora_invocation_tokens is set ([27,882])"},
+                {"\"arrow_config\": {\"top_k\": 3}", "arrow_config is set"},
+            };
+            for (String[] r : refused) {
+                Path p = copy(good, "variant" + r[1].hashCode());
+                Files.writeString(p.resolve("adapter_config.json"), config.replace("\"peft_type\"", r[0] + ",\n  \"peft_type\""));
+                assertThatThrownBy(() -> LoraModel.load(p, model, m)).as(r[0]).isInstanceOf(AdapterFormatException.class)
+                        .hasMessageContaining("adapter_config.json").hasMessageContaining(r[1])
+                        .hasMessageContaining("not supported");
+            }
+            // off or empty is a plain LoRA
+            Path off = copy(good, "variantsOff");
+            Files.writeString(off.resolve("adapter_config.json"), config.replace("\"peft_type\"",
+                    "\"use_qalora\": false, \"alora_invocation_tokens\": null, \"arrow_config\": null,\n  \"peft_type\""));
+            try (LoraModel ok = LoraModel.load(off, model, m)) {
+                assertThat(ok.modules()).hasSize(14);
+            }
+            // a repeated key is an error, not the last value
+            Path twice = copy(good, "twice");
+            Files.writeString(twice.resolve("adapter_config.json"), config.replace("\"r\": 2,", "\"r\": 2, \"r\": 4,"));
+            assertThatThrownBy(() -> LoraModel.load(twice, model, m)).hasMessageContaining("duplicate key \"r\"");
+            // PEFT's "all-linear": every linear layer but the output layer
+            Path allLinear = copy(good, "allLinear");
+            String list = config.substring(config.indexOf("\"target_modules\""), config.indexOf("]", config.indexOf(
+                    "\"target_modules\"")) + 1);
+            Files.writeString(allLinear.resolve("adapter_config.json"), config.replace(list,
+                    "\"target_modules\": \"all-linear\""));
+            try (LoraModel ok = LoraModel.load(allLinear, model, m)) {
+                assertThat(ok.config().targets()).isEqualTo(LoraTargets.QKVOGUD);
+                assertThat(ok.modules()).hasSize(14).doesNotContain("lm_head");
+            }
+        }
+    }
+
     @Test
     void saveWritesBothFilesAndLeavesNoTemporaries() throws Exception {
         try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);

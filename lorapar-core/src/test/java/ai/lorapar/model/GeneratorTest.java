@@ -165,7 +165,15 @@ class GeneratorTest {
             assertThat(r.texts().get(0)).isNotNull();
         }
         try (NDManager m = manager(); CausalLM lm = CausalLM.load(Fixtures.model("llama"), m)) {
-            assertThat(lm.tokenizer()).isNull();
+            // a folder without tokenizer.json opens; asking for the tokenizer names the missing file
+            assertThat(lm.hasTokenizer()).isFalse();
+            org.assertj.core.api.Assertions.assertThatThrownBy(lm::tokenizer).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining(Fixtures.model("llama").resolve("tokenizer.json").toString())
+                    .hasMessageContaining("is missing");
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> lm.generator().generateText(List.of("hi"),
+                    SamplingConfig.greedy(2))).hasMessageContaining("tokenizer.json");
+            assertThat(lm.generator().generate(List.of(new long[] {1, 2}), SamplingConfig.greedy(2)).sequences())
+                    .hasSize(1);
         }
     }
 

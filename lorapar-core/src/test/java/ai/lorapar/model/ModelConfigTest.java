@@ -89,4 +89,58 @@ class ModelConfigTest {
         assertThatThrownBy(() -> ModelConfig.load(Path.of("/nonexistent-model-folder")))
                 .hasMessageContaining("no config.json");
     }
+
+    /** Values that loaded before and gave NaN logits or a model of the wrong size are refused naming the key. */
+    @Test
+    void rangesAreValidatedNamingTheKey() throws Exception {
+        JsonObject qwen = JsonParser.parseString(Files.readString(Fixtures.model("qwen2").resolve("config.json")))
+                .getAsJsonObject();
+        JsonObject llama = JsonParser.parseString(Files.readString(Fixtures.model("llama").resolve("config.json")))
+                .getAsJsonObject();
+        JsonObject qwen4 = qwen.deepCopy(); // transformers 4's spelling: rope_theta at the top level
+        qwen4.remove("rope_parameters");
+        record Case(JsonObject base, String key, Object value, String message) {}
+        java.util.List<Case> cases = java.util.List.of(
+                new Case(qwen, "rms_norm_eps", 0, "\"rms_norm_eps\" must be a positive finite number, got 0.0"),
+                new Case(qwen, "rms_norm_eps", -1e-6, "\"rms_norm_eps\" must be a positive finite number"),
+                new Case(qwen, "rms_norm_eps", Double.NaN, "\"rms_norm_eps\" must be a positive finite number, got NaN"),
+                new Case(qwen4, "rope_theta", 0, "\"rope_theta\" must be a positive finite number"),
+                new Case(qwen4, "rope_theta", -10000, "\"rope_theta\" must be a positive finite number"),
+                new Case(qwen4, "rope_theta", Double.NaN, "\"rope_theta\" must be a positive finite number"),
+                new Case(qwen, "vocab_size", 1_000_000_000, "\"vocab_size\" is 1000000000, more than any model"),
+                new Case(qwen, "vocab_size", 1e12, "\"vocab_size\" is 1.0E12, which does not fit a 32-bit integer"),
+                new Case(qwen, "hidden_size", 1 << 22, "\"hidden_size\" is 4194304, more than any model"),
+                new Case(qwen, "num_hidden_layers", 100_000, "\"num_hidden_layers\" is 100000"),
+                new Case(qwen, "max_position_embeddings", 0, "\"max_position_embeddings\" must be positive"),
+                new Case(qwen, "head_dim", -16, "\"head_dim\" must be positive"));
+        for (Case c : cases) {
+            JsonObject j = c.base().deepCopy();
+            j.add(c.key(), new com.google.gson.JsonPrimitive((Number) c.value()));
+            assertThatThrownBy(() -> ModelConfig.fromJson(j, "x/config.json")).as(c.key() + " = " + c.value())
+                    .isInstanceOf(ModelConfigException.class)
+                    .hasMessageContaining("x/config.json").hasMessageContaining(c.message());
+        }
+        // transformers 5 keeps rope_theta inside rope_parameters; llama3 scaling factors are checked too
+        JsonObject theta = llama.deepCopy();
+        theta.getAsJsonObject("rope_parameters").addProperty("rope_theta", -1);
+        assertThatThrownBy(() -> ModelConfig.fromJson(theta, "c.json"))
+                .hasMessageContaining("\"rope_parameters.rope_theta\" must be a positive finite number");
+        JsonObject factor = llama.deepCopy();
+        factor.getAsJsonObject("rope_parameters").addProperty("factor", 0);
+        assertThatThrownBy(() -> ModelConfig.fromJson(factor, "c.json"))
+                .hasMessageContaining("\"rope_parameters.factor\" must be a positive finite number");
+        JsonObject freq = llama.deepCopy();
+        freq.getAsJsonObject("rope_parameters").addProperty("high_freq_factor", 1.0);
+        assertThatThrownBy(() -> ModelConfig.fromJson(freq, "c.json"))
+                .hasMessageContaining("\"rope_parameters.high_freq_factor\" (1.0) must be greater than");
+    }
+
+    @Test
+    void aRepeatedKeyInConfigJsonIsAnErrorNotTheLastValue(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        String json = Files.readString(Fixtures.model("llama").resolve("config.json"));
+        Files.writeString(tmp.resolve("config.json"), json.replace("\"num_hidden_layers\": 2,",
+                "\"num_hidden_layers\": 2,\n  \"num_hidden_layers\": 1,"));
+        assertThatThrownBy(() -> ModelConfig.load(tmp)).isInstanceOf(ModelConfigException.class)
+                .hasMessageContaining("config.json").hasMessageContaining("duplicate key \"num_hidden_layers\"");
+    }
 }

@@ -81,4 +81,27 @@ class ModelLoadErrorsTest {
             }
         }
     }
+
+    /** A config.json with fewer layers than the checkpoint used to load and ignore the extra layers. */
+    @Test
+    void tensorsTheModelWouldNotUseAreAnErrorNamingThem(@TempDir Path tmp) throws Exception {
+        Path fewer = variant(tmp.resolve("fewer"), (t, m) -> { });
+        Files.writeString(fewer.resolve("config.json"), Files.readString(fewer.resolve("config.json"))
+                .replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1"));
+        Path extra = variant(tmp.resolve("extra"), (t, m) -> t.put("model.vision_tower.proj.weight", m.zeros(
+                new ai.djl.ndarray.types.Shape(2, 2))));
+        Path buffers = variant(tmp.resolve("buffers"), (t, m) -> t.put("model.layers.0.self_attn.rotary_emb.inv_freq",
+                m.zeros(new ai.djl.ndarray.types.Shape(8))));
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            assertThatThrownBy(() -> DecoderModel.load(fewer, m)).isInstanceOf(ModelConfigException.class)
+                    .hasMessageContaining("num_hidden_layers 1").hasMessageContaining("config.json")
+                    .hasMessageContaining("'model.layers.1.input_layernorm.weight'");
+            assertThatThrownBy(() -> DecoderModel.load(extra, m)).isInstanceOf(ModelConfigException.class)
+                    .hasMessageContaining("1 checkpoint tensor(s) would not be used")
+                    .hasMessageContaining("'model.vision_tower.proj.weight'");
+            try (DecoderModel ok = DecoderModel.load(buffers, m)) { // rotary buffers of older checkpoints are fine
+                assertThat(ok.config().numLayers()).isEqualTo(2);
+            }
+        }
+    }
 }

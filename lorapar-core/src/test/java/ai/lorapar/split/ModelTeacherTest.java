@@ -58,7 +58,9 @@ class ModelTeacherTest {
             assertThat(vote.fromCache()).isFalse();
             LabelledDataset again = Splitter.vote(teacher, HeuristicTeacher.steps(), HeuristicTeacher.question())
                     .cache(cache).build().label(examples);
-            assertThat(again.examples().get(0).votes().get(0).fromCache()).isTrue();
+            // only a reply that is a vote is cached (the random tiny model may well answer garbage)
+            boolean isVote = ReplyParser.parse(expected).label() != null;
+            assertThat(again.examples().get(0).votes().get(0).fromCache()).isEqualTo(isVote);
             assertThat(again.examples().get(0).votes().get(0).rawReply()).isEqualTo(expected);
         }
     }

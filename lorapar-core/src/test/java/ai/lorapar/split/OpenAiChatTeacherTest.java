@@ -250,4 +250,91 @@ class OpenAiChatTeacherTest {
         assertThat(bad.note()).startsWith("teacher failed (MALFORMED_RESPONSE)");
         assertThat(ds.examples().get(0).label()).contains(SystemLabel.SYSTEM_1);
     }
+
+    /** The JDK's "invalid header value" message quoted the whole key; now the key is refused when read. */
+    @Test
+    void aKeyWithAControlOrInvisibleCharacterIsRefusedNamingTheVariableNotTheKey() throws Exception {
+        start(r -> Reply.ok("System1"));
+        for (String bad : List.of("sk-abc\ndef0123", "sk-abc\u200Bdef0123", "sk-abc\u0007def0123", "sk-abc def0123",
+                "sk-abc\u00A0def0123", "sk-abc\rdef0123")) {
+            assertThatThrownBy(() -> teacher("m").apiKeyEnv("MY_KEY").environment(Map.of("MY_KEY", bad)::get).build())
+                    .as(bad.codePoints().mapToObj(Integer::toHexString).toList().toString())
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("environment variable MY_KEY")
+                    .hasMessageNotContaining("sk-abc").hasMessageNotContaining("def0123")
+                    .satisfies(e -> assertThat(e.getCause()).isNull());
+        }
+        // surrounding whitespace (a trailing newline from $(cat keyfile)) is still stripped
+        OpenAiChatTeacher ok = teacher("m").apiKeyEnv("MY_KEY").environment(Map.of("MY_KEY", " " + SECRET + "\n")::get).build();
+        ok.ask(PROMPT);
+        assertThat(server.received().get(0).authorization()).isEqualTo("Bearer " + SECRET);
+        // credentials in the URL would travel into every log line and teacher id: refused without echoing them
+        assertThatThrownBy(() -> OpenAiChatTeacher.builder().baseUrl("http://user:" + SECRET + "@127.0.0.1:1/v1")
+                .model("m").build()).isInstanceOf(IllegalStateException.class).hasMessageNotContaining(SECRET);
+    }
+
+    /**
+     * The incident: a second run spelled the endpoint localhost instead of 127.0.0.1, missed every cached
+     * reply, every request failed, and an empty output replaced the good one. Cached replies are keyed on
+     * model, prompt and parameters, so the rerun asks nothing.
+     */
+    @Test
+    void theCacheIgnoresHowTheEndpointIsSpelledButNotTheParameters() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean();
+        start(r -> down.get() ? Reply.status(503, "down") : Reply.ok(r.model().equals("a") ? "System1" : "System 2"));
+        List<Example> examples = List.of(Example.of("e1", "q1", "1"), Example.of("e2", "q2", "2"));
+        Path cache = dir.resolve("cache.jsonl");
+        LabelledDataset first = Splitter.vote(teacher("a").build(), teacher("b").build()).cache(cache).build()
+                .label(examples);
+        assertThat(first.statistics().system1() + first.statistics().system2()).isEqualTo(2);
+        assertThat(server.received()).hasSize(4);
+        down.set(true);
+        String localhost = server.baseUrl().replace("127.0.0.1", "localhost");
+        LabelledDataset again = Splitter.vote(teacher("a").baseUrl(localhost).maxRetries(0).build(),
+                teacher("b").baseUrl(localhost + "/").maxRetries(0).build()).cache(cache).build().label(examples);
+        assertThat(server.received()).hasSize(4);
+        assertThat(again.statistics().cachedReplies()).isEqualTo(4);
+        assertThat(again.examples()).allMatch(e -> e.label().isPresent());
+        // another reply budget may give another reply: asked again
+        Splitter.vote(teacher("a").maxTokens(999).maxRetries(0).build()).cache(cache).build().label(examples);
+        assertThat(server.received()).hasSize(6);
+    }
+
+    /** A reasoning model cut off by max_tokens answers no content: that is not a vote and is not cached. */
+    @Test
+    void anEmptyReplyIsNotCachedSoARerunAsksAgain() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean longer = new java.util.concurrent.atomic.AtomicBoolean();
+        start(r -> longer.get() ? Reply.ok("System 2")
+                : new Reply(200, Map.of(), "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+                        + "\"reasoning_content\":\"Let me think\"},\"finish_reason\":\"length\"}]}", 0));
+        List<Example> examples = List.of(Example.of("e1", "q1", "1"));
+        Path cache = dir.resolve("cache.jsonl");
+        LabelledDataset cutOff = Splitter.vote(teacher("r1").build()).cache(cache).build().label(examples);
+        assertThat(cutOff.examples().get(0).label()).isEmpty();
+        longer.set(true);
+        LabelledDataset again = Splitter.vote(teacher("r1").build()).cache(cache).build().label(examples);
+        assertThat(server.received()).hasSize(2);
+        assertThat(again.examples().get(0).label()).contains(SystemLabel.SYSTEM_2);
+        Splitter.vote(teacher("r1").build()).cache(cache).build().label(examples);
+        assertThat(server.received()).hasSize(2); // the vote is cached
+    }
+
+    /** Cache files of earlier versions (keyed on teacher id with URL) are still read; their empty replies are not used. */
+    @Test
+    void olderCacheFilesAreStillReadButTheirNonVotesAreAskedAgain() throws Exception {
+        start(r -> Reply.ok("System 2"));
+        List<Example> examples = List.of(Example.of("e1", "q1", "1"), Example.of("e2", "q2", "2"));
+        OpenAiChatTeacher a = teacher("a").build();
+        Path cache = dir.resolve("old.cache.jsonl");
+        try (LabelCache old = LabelCache.open(cache)) {
+            for (Example e : examples) {
+                String prompt = new TeacherPrompt(e, RolePlayPrompt.defaults().render(e)).canonicalText();
+                old.put(LabelCache.key(a.id(), a.model(), prompt), a.id(), a.model(), e.id().equals("e1") ? "System1" : "");
+            }
+        }
+        LabelledDataset ds = Splitter.vote(a).cache(cache).build().label(examples);
+        assertThat(ds.examples().get(0).label()).contains(SystemLabel.SYSTEM_1); // from the old file
+        assertThat(ds.examples().get(1).label()).contains(SystemLabel.SYSTEM_2); // its empty reply was asked again
+        assertThat(server.received()).hasSize(1);
+    }
 }

@@ -233,4 +233,35 @@ class SplitterTest {
         assertThatThrownBy(() -> Splitter.vote(a, a2)).hasMessageContaining("two teachers share the id a");
         assertThatThrownBy(() -> Splitter.vote()).hasMessageContaining("at least one teacher");
     }
+
+    /** Every request failing used to write "0 labelled examples" over the earlier output. */
+    @Test
+    void aDatasetInWhichEveryVoteFailedNeverReplacesAnOutput() throws Exception {
+        Path out = dir.resolve("train.labelled.jsonl");
+        ScriptedTeacher good = new ScriptedTeacher("t", q -> "System 2");
+        Splitter.vote(good).build().label(examples(3)).writeJsonl(out);
+        String earlier = Files.readString(out);
+        assertThat(earlier.lines()).hasSize(3);
+
+        ScriptedTeacher down = new ScriptedTeacher("t", q -> "FAIL:TRANSIENT");
+        LabelledDataset failed = Splitter.vote(down).build().label(examples(3));
+        assertThat(failed.examples()).allMatch(e -> e.votes().get(0).isFailure());
+        assertThatThrownBy(() -> failed.writeJsonl(out)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("not writing " + out)
+                .hasMessageContaining("every one of the 3 teacher requests failed")
+                .hasMessageContaining("the existing file is left as it is");
+        assertThat(Files.readString(out)).isEqualTo(earlier);
+
+        ScriptedTeacher refuses = new ScriptedTeacher("t", q -> "I cannot tell.");
+        LabelledDataset none = Splitter.vote(refuses).build().label(examples(2));
+        assertThat(none.whyNothingLabelled()).contains("no example of 2 got a label").contains("2 abstentions");
+        assertThatThrownBy(() -> none.writeJsonl(dir.resolve("new.jsonl"))).isInstanceOf(IllegalStateException.class);
+        assertThat(dir.resolve("new.jsonl")).doesNotExist();
+    }
+
+    @Test
+    void anEmptyInputIsAnErrorNotAnEmptyOutputWithNaNKappa() {
+        assertThatThrownBy(() -> Splitter.vote(new ScriptedTeacher("t", q -> "System1")).build().label(List.of()))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("no examples to label");
+    }
 }

@@ -214,4 +214,112 @@ class MaskedAdamWTest extends DeviceTest {
             assertThatThrownBy(() -> opt.step(Map.of(P, array(new float[4], 2, 2)))).hasMessageContaining("exceeds totalSteps 1");
         }
     }
+
+    private static int[] bits(float[] a) {
+        int[] out = new int[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = Float.floatToRawIntBits(a[i]);
+        }
+        return out;
+    }
+
+    /**
+     * NaN, +Inf or -Inf in one trainable element: before, NaN made that parameter NaN silently and +Inf clipped
+     * every other update to zero. Now the step is refused naming the tensor and step, and nothing changes; the
+     * next finite step equals the naive reference's first step, as if the bad one never happened.
+     */
+    @Test
+    void aNonFiniteTrainableGradientRefusesTheStepAndChangesNothing() {
+        boolean[][] masks = {{true, false, true, true}, {true, true}};
+        float[][] p0 = {{0.5f, -1f, 2f, 3f}, {1f, -2f}};
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            NDArray pa = array(p0[0].clone(), 2, 2);
+            NDArray pb = array(p0[1].clone(), 2);
+            Map<String, NDArray> params = new LinkedHashMap<>();
+            params.put(P, pa);
+            params.put(Q, pb);
+            ScalarAdamW ref = new ScalarAdamW(0.1, 0.9, 0.999, 1e-8, 0.1, 1.0, LearningRateSchedule.constant(), 10,
+                    p0, masks);
+            try (MaskedAdamW opt = MaskedAdamW.builder().learningRate(0.1).weightDecay(0.1).maxGradNorm(1.0)
+                    .build(params, Map.of(P, mask(masks[0], 2, 2), Q, mask(masks[1], 2)))) {
+                float[][] good = {{0.1f, 0.2f, -0.3f, 0.4f}, {0.5f, -0.6f}};
+                opt.step(Map.of(P, array(good[0], 2, 2), Q, array(good[1], 2)));
+                ref.step(good);
+                float[] pBefore = floats(pa);
+                float[] qBefore = floats(pb);
+                float[] mBefore = floats(opt.firstMoment(Q));
+                float[] vBefore = floats(opt.secondMoment(Q));
+                float[] poisoned = {0.1f, 0.2f, 0.3f, 0.4f};
+                float[] qGrad = {0.5f, bad};
+                assertThatThrownBy(() -> opt.step(Map.of(P, array(poisoned, 2, 2), Q, array(qGrad, 2))))
+                        .as("gradient %s", bad)
+                        .isInstanceOf(NonFiniteGradientException.class)
+                        .hasMessageContaining("'" + Q + "'").hasMessageContaining("step 2")
+                        .satisfies(e -> {
+                            NonFiniteGradientException n = (NonFiniteGradientException) e;
+                            assertThat(n.tensorName()).isEqualTo(Q);
+                            assertThat(n.step()).isEqualTo(2);
+                        });
+                assertThat(opt.stepCount()).isEqualTo(1);
+                assertThat(bits(floats(pa))).isEqualTo(bits(pBefore));
+                assertThat(bits(floats(pb))).isEqualTo(bits(qBefore));
+                assertThat(bits(floats(opt.firstMoment(Q)))).isEqualTo(bits(mBefore));
+                assertThat(bits(floats(opt.secondMoment(Q)))).isEqualTo(bits(vBefore));
+                // the next good step is the reference's second step
+                opt.step(Map.of(P, array(good[0], 2, 2), Q, array(good[1], 2)));
+                ref.step(good);
+                float[] after = floats(pb);
+                assertThat(opt.stepCount()).isEqualTo(2);
+                for (int j = 0; j < 2; j++) {
+                    assertThat((double) after[j]).isCloseTo(ref.p[1][j], within(1e-6));
+                }
+            }
+        }
+    }
+
+    @Test
+    void aNonFiniteFrozenGradientIsIgnoredAsBefore() {
+        NDArray p = array(new float[] {1, 2, 3}, 3);
+        try (MaskedAdamW opt = MaskedAdamW.builder().learningRate(0.1)
+                .build(Map.of(P, p), Map.of(P, mask(new boolean[] {true, false, true}, 3)))) {
+            MaskedAdamW.StepResult r = opt.step(Map.of(P, array(new float[] {3, Float.NaN, 4}, 3)));
+            assertThat(r.gradNorm()).isCloseTo(5.0, within(1e-6));
+            float[] after = floats(p);
+            assertThat(after[1]).isEqualTo(2f);
+            assertThat(Float.isFinite(after[0]) && Float.isFinite(after[2])).isTrue();
+        }
+    }
+
+    @Test
+    void anOverflowingNormIsRefusedNamingTheLargestGradient() {
+        NDArray p = array(new float[] {1, 2}, 2);
+        NDArray q = array(new float[] {1, 2}, 2);
+        try (MaskedAdamW opt = MaskedAdamW.builder().build(Map.of(P, p, Q, q), null)) {
+            assertThatThrownBy(() -> opt.step(Map.of(P, array(new float[] {1, 1}, 2), Q, array(new float[] {3e30f, 1}, 2))))
+                    .isInstanceOf(NonFiniteGradientException.class).hasMessageContaining("overflowed")
+                    .hasMessageContaining("'" + Q + "'");
+            assertThat(opt.stepCount()).isZero();
+            assertThat(floats(q)).containsExactly(1f, 2f);
+        }
+    }
+
+    /** Engine messages that said nothing useful: step() inside a GradientCollector, use after close. */
+    @Test
+    void stepInsideAnOpenGradientCollectorOrAfterCloseSaysWhatToDo() {
+        NDArray w = array(new float[] {0.5f, -1f}, 2);
+        w.setRequiresGradient(true);
+        MaskedAdamW opt = MaskedAdamW.builder().build(Map.of(P, w), null);
+        try (GradientCollector gc = manager.getEngine().newGradientCollector()) {
+            gc.backward(w.mul(2f).sum());
+            assertThatThrownBy(opt::step).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("after the GradientCollector is closed");
+        }
+        assertThat(opt.stepCount()).isZero();
+        assertThat(floats(w)).containsExactly(0.5f, -1f);
+        opt.step(); // after the collector: fine
+        assertThat(opt.stepCount()).isEqualTo(1);
+        opt.close();
+        assertThatThrownBy(opt::step).isInstanceOf(IllegalStateException.class).hasMessageContaining("MaskedAdamW is closed");
+        assertThatThrownBy(() -> opt.firstMoment(P)).hasMessageContaining("MaskedAdamW is closed");
+    }
 }

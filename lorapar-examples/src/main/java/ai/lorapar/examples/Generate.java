@@ -1,5 +1,6 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.generate.GenerationResult;
@@ -60,7 +61,7 @@ public final class Generate {
             texts.add(system == null ? t.prompt(p) : t.prompt(system, p));
         }
         SamplingConfig cfg = new SamplingConfig(maxNew, temperature, topK, topP, seed, null, null);
-        try (NDManager manager = NDManager.newBaseManager();
+        try (NDManager manager = EngineSupport.newBaseManager();
                 DecoderModel m = DecoderModel.load(model, manager);
                 TextTokenizer tk = TextTokenizer.load(tokenizerDir)) {
             long start = System.nanoTime();

@@ -22,6 +22,7 @@ import ai.lorapar.model.CausalLmLoss;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.ModelConfig;
 import ai.lorapar.train.Gradients;
+import ai.lorapar.engine.EngineSupport;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,7 +65,7 @@ public final class ImportanceBenchmark {
         int batch = ImportanceScorer.DEFAULT_BATCH_SIZE;
         int checkNaive = 0;
         DataType dtype = null;
-        Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        Device device = EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         for (int i = 0; i < args.length; i++) {
             if (i + 1 >= args.length) {
                 throw new IllegalArgumentException("option " + args[i] + " needs a value");
@@ -113,7 +114,7 @@ public final class ImportanceBenchmark {
         String label = shape;
         boolean memory = device.isGpu() && CudaMemory.isAvailable(Engine.getInstance());
 
-        try (NDManager manager = NDManager.newBaseManager(device);
+        try (NDManager manager = EngineSupport.newBaseManager(device);
                 DecoderModel model = DecoderModel.random(config, manager, dtype, 0);
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVGUD).rank(8)
                         .alpha(64).init(LoraInit.GAUSSIAN).seed(0).build(), manager)) {

@@ -1,5 +1,6 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.data.SystemLabel;
 import ai.lorapar.data.Vote;
 import ai.lorapar.data.TieRule;
@@ -45,7 +46,11 @@ import java.util.Map;
  *   --concurrency N       requests in flight per LLM teacher (default 4)
  * </pre>
  *
- * Without {@code --endpoint} it runs offline with the three heuristic teachers. They are a rule-based fallback
+ * Exit status: 0 when labelled examples were written; 1 when no example got a label (every request failed,
+ * every teacher abstained), in which case OUTPUT is not written, so an earlier run's output survives; 2 on a
+ * teacher configuration error (HTTP 401/404...); 64 for a usage error; 65 for an input without examples.
+ *
+ * <p>Without {@code --endpoint} it runs offline with the three heuristic teachers. They are a rule-based fallback
  * (reasoning lines, arithmetic operations, question quantities), not the paper's role-playing LLMs; their
  * kappa measures how much three related rules agree, not label quality.
  */
@@ -101,9 +106,9 @@ public final class LabelDataset {
         NDManager localManager = null;
         CausalLM local = null;
         if (localModel != null) {
-            localManager = NDManager.newBaseManager();
+            localManager = EngineSupport.newBaseManager();
             local = CausalLM.load(Path.of(localModel), localManager);
-            if (local.tokenizer() == null) {
+            if (!local.hasTokenizer()) {
                 usage("--local-model " + localModel + " has no tokenizer.json");
                 return;
             }
@@ -147,6 +152,12 @@ public final class LabelDataset {
         }
 
         List<Example> examples = JsonlExamples.read(input, limit);
+        if (examples.isEmpty()) {
+            System.err.println(input + " has no examples (it is empty or holds only blank lines); " + output
+                    + " was not written");
+            System.exit(65);
+            return;
+        }
         System.out.printf("Labelling %d examples from %s with %d teacher(s):%n", examples.size(), input, teachers.size());
         teachers.forEach(t -> System.out.println("  " + t.id()));
         if (teachers.stream().allMatch(t -> t instanceof HeuristicTeacher)) {
@@ -168,11 +179,20 @@ public final class LabelDataset {
             System.exit(2);
             return;
         }
-        labelled.writeJsonl(output);
         if (local != null) {
             local.close();
             localManager.close();
         }
+        LabelStatistics s = labelled.statistics();
+        if (s.system1() + s.system2() == 0) {
+            // never replace an earlier output with an empty one
+            report(labelled, null);
+            System.err.println("Nothing was labelled: " + labelled.whyNothingLabelled() + "; " + output
+                    + " was not written" + (java.nio.file.Files.exists(output) ? " (the existing file is unchanged)" : ""));
+            System.exit(1);
+            return;
+        }
+        labelled.writeJsonl(output);
         report(labelled, output);
     }
 
@@ -209,7 +229,9 @@ public final class LabelDataset {
         if (s.cachedReplies() > 0) {
             System.out.println("Replies reused from the label cache: " + s.cachedReplies());
         }
-        System.out.println("Wrote " + (s.system1() + s.system2()) + " labelled examples to " + output);
+        if (output != null) {
+            System.out.println("Wrote " + (s.system1() + s.system2()) + " labelled examples to " + output);
+        }
     }
 
     private static int intOption(Map<String, String> opts, String name, int fallback) {

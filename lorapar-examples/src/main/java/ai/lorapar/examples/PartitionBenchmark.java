@@ -1,7 +1,7 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -37,7 +37,7 @@ public final class PartitionBenchmark {
             }
         }
         System.out.printf(Locale.ROOT, "engine %s %s, device %s, %d timed runs after one warm-up%n",
-                Engine.getInstance().getEngineName(), Engine.getInstance().getVersion(), device, runs);
+                EngineSupport.requireEngine().getEngineName(), EngineSupport.requireEngine().getVersion(), device, runs);
         Map<String, Map<String, Shape>> models = new LinkedHashMap<>();
         models.put("Qwen2.5-0.5B QKVGUD r=8", LoraShapes.qwen25Half(8));
         models.put("LLaMA-2-7B QKVGUD r=8", LoraShapes.llama2_7b(8));
@@ -50,8 +50,8 @@ public final class PartitionBenchmark {
 
     private static void run(String label, Map<String, Shape> shapes, Device device, int runs, double fraction) {
         long elements = LoraShapes.count(shapes);
-        try (NDManager manager = NDManager.newBaseManager(device)) {
-            Engine.getInstance().setRandomSeed(1234);
+        try (NDManager manager = EngineSupport.newBaseManager(device)) {
+            EngineSupport.requireEngine().setRandomSeed(1234);
             ImportanceMap s1 = ImportanceMap.of(manager, synthetic(manager, shapes), 100);
             ImportanceMap s2 = ImportanceMap.of(manager, synthetic(manager, shapes), 100);
             double[] seconds = new double[runs];

@@ -1,7 +1,7 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -49,8 +49,8 @@ public final class PartitionDemo {
     public static void main(String[] args) throws Exception {
         Path out = Path.of(args.length > 0 ? args[0] : "target/lorapar-demo");
         Files.createDirectories(out);
-        Engine.getInstance().setRandomSeed(2507);
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+        EngineSupport.requireEngine().setRandomSeed(2507);
+        try (NDManager m = EngineSupport.newBaseManager(Device.cpu())) {
             Map<String, NDArray> base = new LinkedHashMap<>();
             Map<String, NDArray> lora = new LinkedHashMap<>();
             for (int l = 0; l < LAYERS; l++) {

@@ -1,7 +1,7 @@
 package ai.lorapar.examples;
 
+import ai.lorapar.engine.EngineSupport;
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.engine.CudaGraph;
 import ai.lorapar.engine.FusedOps;
@@ -42,7 +42,7 @@ public final class SamplingBenchmark {
         int prompt = 128;
         int fresh = 256;
         int loraRank = 8;
-        Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        Device device = EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--batch" -> batch = Integer.parseInt(args[++i]);
@@ -60,7 +60,7 @@ public final class SamplingBenchmark {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        try (NDManager manager = NDManager.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager);
+        try (NDManager manager = EngineSupport.newBaseManager(device); DecoderModel model = DecoderModel.load(dir, manager);
                 LoraModel lora = loraRank > 0 ? LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVGUD)
                         .rank(loraRank).alpha(64).init(LoraInit.GAUSSIAN).seed(0).build(), manager) : null) {
             int vocab = model.config().vocabSize();

@@ -18,6 +18,7 @@ import ai.lorapar.lora.LoraTargets;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.tokenizer.PromptTemplate;
 import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.engine.EngineSupport;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,7 +66,7 @@ public final class ScoreImportance {
         LoraTargets targets = LoraTargets.QKVGUD;
         String template = "plain";
         int maxLength = 512;
-        Device device = Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
+        Device device = EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         for (int i = 3; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             if (value == null) {
@@ -94,7 +95,7 @@ public final class ScoreImportance {
         System.out.printf(Locale.ROOT, "%s: %d System1 and %d System2 examples%n", labelled,
                 bySystem.get(SystemLabel.SYSTEM_1).size(), bySystem.get(SystemLabel.SYSTEM_2).size());
         Files.createDirectories(out);
-        try (NDManager manager = NDManager.newBaseManager(device);
+        try (NDManager manager = EngineSupport.newBaseManager(device);
                 DecoderModel model = DecoderModel.load(modelDir, manager);
                 TextTokenizer tokenizer = TextTokenizer.load(tokenizerDir);
                 LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(targets).rank(rank).alpha(alpha)

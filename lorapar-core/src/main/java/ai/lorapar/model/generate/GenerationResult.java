@@ -34,6 +34,7 @@ public record GenerationResult(List<Sequence> sequences) {
         }
     }
 
+    /** Copies the sequences. */
     public GenerationResult {
         sequences = List.copyOf(sequences);
     }

@@ -89,10 +89,18 @@ public final class Generator {
         return m == null ? null : m == DecodeMode.GRAPH ? "cuda-graph" : m.name().toLowerCase(java.util.Locale.ROOT);
     }
 
-    /** Encodes {@code prompts} (with special tokens) and generates; needs a tokenizer. */
+    /**
+     * Encodes {@code prompts} (with special tokens) and generates; needs a tokenizer.
+     *
+     * @param prompts the prompt texts, templates applied
+     * @param config sampling settings
+     * @return the generated ids, texts and log-probabilities
+     */
     public GenerationResult generateText(List<String> prompts, SamplingConfig config) {
         if (tokenizer == null) {
-            throw new IllegalStateException("generateText needs a Generator built with a TextTokenizer");
+            throw new IllegalStateException("generateText needs a Generator built with a TextTokenizer (a model "
+                    + "folder opened with CausalLM.load gives one only when it has a tokenizer.json); use generate "
+                    + "with token ids instead");
         }
         List<long[]> ids = new ArrayList<>();
         for (String p : prompts) {
@@ -101,7 +109,13 @@ public final class Generator {
         return generate(ids, config);
     }
 
-    /** Generates a continuation of every prompt (token ids, no padding). */
+    /**
+     * Generates a continuation of every prompt (token ids, no padding).
+     *
+     * @param prompts the prompts as token ids
+     * @param config sampling settings
+     * @return the generated ids and log-probabilities
+     */
     public GenerationResult generate(List<long[]> prompts, SamplingConfig config) {
         if (prompts.isEmpty()) {
             return new GenerationResult(List.of());

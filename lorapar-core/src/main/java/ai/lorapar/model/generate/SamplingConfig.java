@@ -19,6 +19,7 @@ import java.util.List;
 public record SamplingConfig(int maxNewTokens, double temperature, int topK, double topP, Long seed,
         List<Integer> stopTokenIds, Integer padTokenId) {
 
+    /** Checks the values. */
     public SamplingConfig {
         if (maxNewTokens <= 0) {
             throw new IllegalArgumentException("maxNewTokens must be positive, got " + maxNewTokens);
@@ -45,26 +46,61 @@ public record SamplingConfig(int maxNewTokens, double temperature, int topK, dou
         return new SamplingConfig(maxNewTokens, temperature, 0, 1, seed, null, null);
     }
 
+    /**
+     * Whether decoding is greedy (temperature 0).
+     *
+     * @return true for greedy decoding
+     */
     public boolean isGreedy() {
         return temperature == 0;
     }
 
+    /**
+     * A copy with top-k sampling.
+     *
+     * @param k tokens kept (0: all)
+     * @return the copy
+     */
     public SamplingConfig withTopK(int k) {
         return new SamplingConfig(maxNewTokens, temperature, k, topP, seed, stopTokenIds, padTokenId);
     }
 
+    /**
+     * A copy with nucleus sampling.
+     *
+     * @param p probability mass kept, in (0, 1]
+     * @return the copy
+     */
     public SamplingConfig withTopP(double p) {
         return new SamplingConfig(maxNewTokens, temperature, topK, p, seed, stopTokenIds, padTokenId);
     }
 
+    /**
+     * A copy with a seed.
+     *
+     * @param s the seed, or null for none
+     * @return the copy
+     */
     public SamplingConfig withSeed(Long s) {
         return new SamplingConfig(maxNewTokens, temperature, topK, topP, s, stopTokenIds, padTokenId);
     }
 
+    /**
+     * A copy with stop ids.
+     *
+     * @param ids token ids that end a row
+     * @return the copy
+     */
     public SamplingConfig withStopTokenIds(List<Integer> ids) {
         return new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, ids, padTokenId);
     }
 
+    /**
+     * A copy with a pad id.
+     *
+     * @param id the pad id, or null for the model's
+     * @return the copy
+     */
     public SamplingConfig withPadTokenId(Integer id) {
         return new SamplingConfig(maxNewTokens, temperature, topK, topP, seed, stopTokenIds, id);
     }

@@ -5,7 +5,7 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import ai.lorapar.io.StrictJson;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +34,7 @@ public final class TextTokenizer implements AutoCloseable {
     private final Integer bosId;
     private final List<Integer> eosIds;
     private final Integer padId;
+    private volatile boolean closed;
 
     private TextTokenizer(HuggingFaceTokenizer tokenizer, Path folder, Integer bosId, List<Integer> eosIds, Integer padId) {
         this.tokenizer = tokenizer;
@@ -50,12 +51,18 @@ public final class TextTokenizer implements AutoCloseable {
             throw new IOException(folder + ": no tokenizer.json (only fast tokenizers are supported; convert a "
                     + "tokenizer.model with transformers' save_pretrained)");
         }
-        HuggingFaceTokenizer tk = HuggingFaceTokenizer.builder()
-                .optTokenizerPath(json)
-                .optAddSpecialTokens(true)
-                .optTruncation(false)
-                .optPadding(false)
-                .build();
+        HuggingFaceTokenizer tk;
+        try {
+            tk = HuggingFaceTokenizer.builder()
+                    .optTokenizerPath(json)
+                    .optAddSpecialTokens(true)
+                    .optTruncation(false)
+                    .optPadding(false)
+                    .build();
+        } catch (RuntimeException e) {
+            // the tokenizers library says what is wrong ("key must be a string at line 1 column 2") but not where
+            throw new IOException(json + ": not a Hugging Face tokenizer file: " + e.getMessage(), e);
+        }
         try {
             JsonObject tc = readOptional(folder.resolve("tokenizer_config.json"));
             JsonObject gen = readOptional(folder.resolve("generation_config.json"));
@@ -92,10 +99,12 @@ public final class TextTokenizer implements AutoCloseable {
             return null;
         }
         try (Reader r = Files.newBufferedReader(p, StandardCharsets.UTF_8)) {
-            JsonElement e = JsonParser.parseReader(r);
+            JsonElement e = StrictJson.parse(r);
             return e.isJsonObject() ? e.getAsJsonObject() : null;
         } catch (JsonParseException e) {
             throw new IOException(p + ": not valid JSON: " + e.getMessage(), e);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(p + ": not valid UTF-8 (" + e + ")", e);
         }
     }
 
@@ -134,6 +143,7 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Token ids of {@code text}; with {@code addSpecialTokens} the post-processor's (e.g. bos) are added. */
     public long[] encode(String text, boolean addSpecialTokens) {
+        checkOpen();
         Encoding enc = tokenizer.encode(text, addSpecialTokens, false);
         return enc.getIds();
     }
@@ -145,11 +155,13 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Text of {@code ids}, optionally without special tokens. */
     public String decode(long[] ids, boolean skipSpecialTokens) {
+        checkOpen();
         return tokenizer.decode(ids, skipSpecialTokens);
     }
 
     /** The id of a single-token string such as {@code <|im_end|>}, or null when it is not one token. */
     public Integer tokenId(String token) {
+        checkOpen();
         long[] ids = tokenizer.encode(token, false, false).getIds();
         return ids.length == 1 ? (int) ids[0] : null;
     }
@@ -174,9 +186,18 @@ public final class TextTokenizer implements AutoCloseable {
         return tokenizer;
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("TextTokenizer (" + folder + ") is closed");
+        }
+    }
+
     @Override
     public void close() {
-        tokenizer.close();
+        if (!closed) {
+            closed = true;
+            tokenizer.close();
+        }
     }
 
     @Override

@@ -32,6 +32,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import ai.lorapar.engine.EngineSupport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -138,9 +139,9 @@ final class LabelCommand implements Callable<Integer> {
         CausalLM local = null;
         try {
             if (localModel != null) {
-                localManager = NDManager.newBaseManager();
+                localManager = EngineSupport.newBaseManager();
                 local = CausalLM.load(localModel, localManager);
-                if (local.tokenizer() == null) {
+                if (!local.hasTokenizer()) {
                     throw new IllegalArgumentException("--local-model " + localModel + " has no tokenizer.json");
                 }
                 teachers.add(ModelTeacher.builder(local.generator(), localModel.getFileName().toString())
@@ -163,6 +164,10 @@ final class LabelCommand implements Callable<Integer> {
             }
 
             List<Example> examples = JsonlExamples.read(source, limit == null ? Integer.MAX_VALUE : limit);
+            if (examples.isEmpty()) {
+                throw new IllegalArgumentException(source + " has no examples (it is empty or holds only blank lines); "
+                        + output + " was not written");
+            }
             out.printf("Labelling %d examples from %s with %d teacher(s):%n", examples.size(), source, teachers.size());
             teachers.forEach(t -> out.println("  " + t.id()));
             if (teachers.stream().allMatch(t -> t instanceof HeuristicTeacher)) {
@@ -188,6 +193,7 @@ final class LabelCommand implements Callable<Integer> {
                 throw new IllegalStateException("teacher configuration error, run aborted (answers so far are cached): "
                         + e.getMessage(), e);
             }
+            // writeJsonl refuses (exit 1, the existing output untouched) when no example got a label
             labelled.writeJsonl(output);
             report(out, labelled);
             kindTable(out, labelled);

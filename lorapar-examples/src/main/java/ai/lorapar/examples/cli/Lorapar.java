@@ -16,8 +16,8 @@ import picocli.CommandLine.Command;
             LabelCommand.class,
             ScoreCommand.class,
             PartitionCommand.class,
-            Unavailable.Train.class,
-            Unavailable.Eval.class,
+            TrainCommand.class,
+            EvalCommand.class,
             Unavailable.Run.class,
             CommandLine.HelpCommand.class
         },

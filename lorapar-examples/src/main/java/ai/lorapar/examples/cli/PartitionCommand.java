@@ -8,6 +8,7 @@ import ai.lorapar.importance.ImportanceMap;
 import ai.lorapar.partition.Region;
 import ai.lorapar.partition.StageMasks;
 import ai.lorapar.partition.SubregionPartition;
+import ai.lorapar.engine.EngineSupport;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -70,7 +71,7 @@ final class PartitionCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--device must be cpu or gpu, was " + device);
         };
         Files.createDirectories(out);
-        try (NDManager manager = NDManager.newBaseManager(dev);
+        try (NDManager manager = EngineSupport.newBaseManager(dev);
                 ImportanceMap i1 = ImportanceMap.load(system1, manager);
                 ImportanceMap i2 = ImportanceMap.load(system2, manager)) {
             long t0 = System.nanoTime();

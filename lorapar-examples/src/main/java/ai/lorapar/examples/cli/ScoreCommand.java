@@ -19,6 +19,7 @@ import ai.lorapar.lora.LoraTargets;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.tokenizer.PromptTemplate;
 import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.engine.EngineSupport;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -113,7 +114,7 @@ final class ScoreCommand implements Callable<Integer> {
             case "QKVOGUD" -> LoraTargets.QKVOGUD;
             default -> throw new IllegalArgumentException("--targets must be QKVGUD, QKV, GUD or QKVOGUD, was " + targets);
         };
-        Device dev = device == null ? (Engine.getInstance().getGpuCount() > 0 ? Device.gpu() : Device.cpu())
+        Device dev = device == null ? (EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu())
                 : switch (device) {
                     case "cpu" -> Device.cpu();
                     case "gpu" -> Device.gpu();
@@ -131,7 +132,7 @@ final class ScoreCommand implements Callable<Integer> {
         Map<SystemLabel, List<Example>> bySystem = LabelledJsonl.readByLabel(labelled);
         w.printf(Locale.ROOT, "%s: %d System1 and %d System2 examples%n", labelled,
                 bySystem.get(SystemLabel.SYSTEM_1).size(), bySystem.get(SystemLabel.SYSTEM_2).size());
-        try (NDManager manager = NDManager.newBaseManager(dev);
+        try (NDManager manager = EngineSupport.newBaseManager(dev);
                 DecoderModel m = DecoderModel.load(modelDir, manager);
                 TextTokenizer tokenizer = TextTokenizer.load(tokenizerDir == null ? modelDir : tokenizerDir);
                 LoraModel lora = LoraModel.apply(m, LoraConfig.builder().targets(loraTargets).rank(rank).alpha(loraAlpha)

@@ -28,32 +28,13 @@ final class Unavailable {
         }
     }
 
-    @Command(name = "train", mixinStandardHelpOptions = true,
-            description = "SFT on System 1, then GRPO on System 2, under the stage masks (NOT AVAILABLE in this build: "
-                    + "needs TwoStageTrainer).")
-    static final class Train extends Base {
-        @Override
-        String needs() {
-            return "ai.lorapar.train.TwoStageTrainer (SFT and GRPO)";
-        }
-    }
-
-    @Command(name = "eval", mixinStandardHelpOptions = true,
-            description = "Exact-match accuracy on GSM8K-format data (NOT AVAILABLE in this build: needs Gsm8kEvaluator).")
-    static final class Eval extends Base {
-        @Override
-        String needs() {
-            return "ai.lorapar.eval.Gsm8kEvaluator (answer extraction and exact match)";
-        }
-    }
-
     @Command(name = "run", mixinStandardHelpOptions = true,
             description = "The whole pipeline: label, score, partition, train, evaluate (NOT AVAILABLE in this build: needs "
-                    + "TwoStageTrainer, Gsm8kEvaluator and the trained embedded model).")
+                    + "the trained embedded model).")
     static final class Run extends Base {
         @Override
         String needs() {
-            return "TwoStageTrainer, Gsm8kEvaluator and the trained embedded model's weights";
+            return "the trained embedded model's weights";
         }
     }
 }

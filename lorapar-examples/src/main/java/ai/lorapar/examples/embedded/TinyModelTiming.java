@@ -18,6 +18,7 @@ import ai.lorapar.model.ModelConfig;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;
 import ai.lorapar.train.Gradients;
+import ai.lorapar.engine.EngineSupport;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -77,7 +78,7 @@ public final class TinyModelTiming {
         System.out.printf(Locale.ROOT, "BENCH tiny model %s: %,d parameters (%.2f MB fp32), vocab %d, %d cores, torch threads: %s%n",
                 shape, shape.parameters(vocab), shape.parameters(vocab) * 4 / 1e6, vocab,
                 Runtime.getRuntime().availableProcessors(), System.getProperty("ai.djl.pytorch.num_threads", "default"));
-        try (NDManager manager = NDManager.newBaseManager(device);
+        try (NDManager manager = EngineSupport.newBaseManager(device);
                 DecoderModel model = DecoderModel.random(config, manager, DataType.FLOAT32, 1)) {
             Random rnd = new Random(1);
             long[] flat = new long[batch * tokens];
