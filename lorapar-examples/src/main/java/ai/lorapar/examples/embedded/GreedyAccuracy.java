@@ -1,6 +1,7 @@
 package ai.lorapar.examples.embedded;
 
 import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.eval.AnswerExtraction;
 import ai.lorapar.examples.embedded.WordProblem.Kind;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
@@ -9,21 +10,15 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
- * Greedy exact-match accuracy of the tiny model on word problems, per kind, in one {@link AnswerFormat}.
- * A stop-gap kept deliberately small: the library's {@code ai.lorapar.eval.Gsm8kEvaluator} and
- * {@code AnswerExtraction} (branch {@code grpo}) replace it once they are on main.
- *
- * <p>Extraction: the last number inside the last {@code <answer>...</answer>} when the text has an
- * {@code <answer>} tag, else the first number after {@code ####}, else none (no last-number fallback: a
- * number somewhere in the reasoning is not an answer).
+ * Greedy exact-match accuracy of the tiny model on word problems, per kind, in one {@link AnswerFormat},
+ * with the well-formed share beside it. Answers are extracted and compared as the library's evaluation
+ * does ({@link AnswerExtraction}: the number in {@code <answer>...</answer>}, else after {@code ####},
+ * else the last number), so these figures are comparable with {@code Gsm8kEvaluator}'s; this class adds
+ * the split by kind and format that the generated items allow.
  */
 public final class GreedyAccuracy {
-
-    private static final Pattern NUMBER = Pattern.compile("\\d+");
 
     /**
      * Counts of one kind of item.
@@ -100,8 +95,8 @@ public final class GreedyAccuracy {
                     WordProblem p = problems.get(i);
                     GenerationResult.Sequence s = r.sequences().get(j);
                     String text = s.text() != null ? s.text() : encoder.tokenizer().decode(s.tokens(), true);
-                    String got = extract(text);
-                    boolean correct = String.valueOf(p.result()).equals(got);
+                    String got = AnswerExtraction.extract(text).answer();
+                    boolean correct = AnswerExtraction.matches(got, String.valueOf(p.result()));
                     boolean formed = format.isWellFormed(text);
                     outcomes[i] = new Outcome(p, text, got, correct, formed);
                     c[0]++;
@@ -113,31 +108,5 @@ public final class GreedyAccuracy {
         Map<Kind, Tally> byKind = new EnumMap<>(Kind.class);
         counts.forEach((k, c) -> byKind.put(k, new Tally(c[0], c[1], c[2])));
         return new Result(format, byKind, List.of(outcomes));
-    }
-
-    /** The answer of a completion by the rules in the class comment, without leading zeros; null when none. */
-    public static String extract(String text) {
-        int open = text.lastIndexOf("<answer>");
-        if (open >= 0) {
-            String inside = text.substring(open + "<answer>".length());
-            int close = inside.indexOf("</answer>");
-            Matcher m = NUMBER.matcher(close >= 0 ? inside.substring(0, close) : inside);
-            String last = null;
-            while (m.find()) {
-                last = m.group();
-            }
-            return last == null ? null : canonical(last);
-        }
-        int hash = text.indexOf("####");
-        if (hash >= 0) {
-            Matcher m = NUMBER.matcher(text.substring(hash + 4));
-            return m.find() ? canonical(m.group()) : null;
-        }
-        return null;
-    }
-
-    private static String canonical(String digits) {
-        String s = digits.replaceFirst("^0+(?=\\d)", "");
-        return s;
     }
 }

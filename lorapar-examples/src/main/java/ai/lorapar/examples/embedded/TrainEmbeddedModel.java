@@ -20,6 +20,7 @@ import ai.lorapar.train.StageStart;
 import ai.lorapar.train.StepMetrics;
 import ai.lorapar.train.TrainingListener;
 import ai.lorapar.train.TrainingTarget;
+import ai.lorapar.train.grpo.GsmRewards;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import java.io.IOException;
@@ -48,7 +49,8 @@ import java.util.stream.Stream;
  * on generated word problems, and writes its folder: the tokenizer and config files of {@link
  * EmbeddedDefault#writeModelFiles}, {@code model.safetensors}, and {@code training.json} (seed, curriculum,
  * settings, data sizes, steps, time, losses, greedy accuracy per kind and format on the shipped test split,
- * and the SHA-256 of the weights).
+ * a {@link RewardProbe} of what GRPO's first rollouts on System-2 items would score, and the SHA-256 of the
+ * weights).
  *
  * <pre>
  * TrainEmbeddedModel [OUT_DIR] [--device cpu|gpu] [--seed 42] [--epochs 2 | --steps N]
@@ -56,7 +58,7 @@ import java.util.stream.Stream;
  *     [--multi-step-ops 2-4] [--lr 2e-3] [--batch 16] [--micro-batch 16] [--warmup 0.05]
  *     [--weight-decay 0.1] [--max-grad-norm 1] [--loss-on answer|text] [--validate-every N]
  *     [--checkpoints DIR] [--checkpoint-every 100] [--test-items N] [--max-new-tokens 160]
- *     [--completions FILE.jsonl]
+ *     [--completions FILE.jsonl] [--probe-groups 32]
  *   OUT_DIR defaults to lorapar-examples/src/main/resources/embedded/tiny-arith
  * </pre>
  *
@@ -82,6 +84,10 @@ public final class TrainEmbeddedModel {
 
     /** Where the model folder is written by default (run from the repository root). */
     public static final Path DEFAULT_OUT = Path.of("lorapar-examples/src/main/resources/embedded/tiny-arith");
+    /** The reward probe: GRPO's group size (G = 8), rollouts of 4 prompts (its default step), its 256-token budget. */
+    static final int PROBE_GROUP_SIZE = 8;
+    static final int PROBE_PROMPTS_PER_CALL = 4;
+    static final int PROBE_MAX_NEW_TOKENS = 256;
     /** Tokens the greedy evaluation may generate by default: the longest 4-operation answer is about 110. */
     static final int MAX_NEW_TOKENS = 160;
     /** Separates the pretraining items' random stream from the shipped split's. */
@@ -119,6 +125,8 @@ public final class TrainEmbeddedModel {
         int testItems;
         /** Whether the loss counts every token of the text (question too) or only the answer's. */
         boolean wholeTextLoss;
+        /** System-2 (multi-step) items of the shipped train split sampled for the reward probe (0: none). */
+        int probeGroups = 32;
         /** Where to write every test completion as JSONL (for reading the model's mistakes), or null. */
         Path completions;
 
@@ -170,6 +178,7 @@ public final class TrainEmbeddedModel {
                     case "--max-new-tokens" -> s.maxNewTokens = Integer.parseInt(v);
                     case "--test-items" -> s.testItems = Integer.parseInt(v);
                     case "--completions" -> s.completions = Path.of(v);
+                    case "--probe-groups" -> s.probeGroups = Integer.parseInt(v);
                     case "--loss-on" -> s.wholeTextLoss = switch (v) {
                         case "text" -> true;
                         case "answer" -> false;
@@ -332,12 +341,20 @@ public final class TrainEmbeddedModel {
         // the committed files, read back: the accuracy reported is that of what ships
         long eval0 = System.nanoTime();
         Map<AnswerFormat, GreedyAccuracy.Result> results = new LinkedHashMap<>();
+        RewardProbe probe = null;
         try (NDManager manager = NDManager.newBaseManager(s.device);
                 CausalLM lm = CausalLM.load(s.out, manager, DataType.FLOAT32)) {
             Generator generator = lm.generator();
             for (AnswerFormat f : AnswerFormat.values()) {
                 results.put(f, GreedyAccuracy.evaluate(generator, EmbeddedDefault.encoder(lm.tokenizer(), f.systemPrompt()),
                         test, f, s.maxNewTokens, s.evalBatch));
+            }
+            if (s.probeGroups > 0) {
+                List<WordProblem> system2 = shippedTrain.stream().filter(p -> p.kind() == Kind.MULTI_STEP)
+                        .limit(s.probeGroups).toList();
+                probe = RewardProbe.run(generator, EmbeddedDefault.encoder(lm.tokenizer(), AnswerFormat.TAGS.systemPrompt()),
+                        GsmRewards.reference(), system2, PROBE_GROUP_SIZE, PROBE_PROMPTS_PER_CALL, PROBE_MAX_NEW_TOKENS,
+                        s.seed);
             }
         }
         double evalSeconds = (System.nanoTime() - eval0) / 1e9;
@@ -347,8 +364,18 @@ public final class TrainEmbeddedModel {
 
         JsonObject json = trainingJson(s, corpus, cfg, report, lossCurve, validationCurve, results, trainSeconds,
                 trainedCpu / 1e9, evalSeconds, test.size());
+        if (probe != null) {
+            json.add("grpo_reward_probe", probeJson(probe));
+        }
         EmbeddedTokenizer.writeJson(s.out.resolve("training.json"), json);
         printSummary(results, report, trainSeconds, trainedCpu / 1e9, evalSeconds, s.out);
+        if (probe != null) {
+            System.out.printf(Locale.ROOT, "GRPO reward probe (%d System-2 train items x %d samples at T = 1): mean reward "
+                    + "%.3f %s, right answers %.1f%%, groups with differing rewards %d/%d, with a right answer %d/%d, "
+                    + "%.0f new tokens on average, %.1f s%n", probe.groups(), probe.groupSize(), probe.meanReward(),
+                    probe.meanByFunction(), 100 * probe.correctShare(), probe.groupsWithSpread(), probe.groups(),
+                    probe.groupsWithCorrect(), probe.groups(), probe.meanNewTokens(), probe.seconds());
+        }
         return json;
     }
 
@@ -504,6 +531,24 @@ public final class TrainEmbeddedModel {
         w.addProperty("sha256", sha256(weights));
         files.add("model.safetensors", w);
         j.add("files", files);
+        return j;
+    }
+
+    private static JsonObject probeJson(RewardProbe p) {
+        JsonObject j = new JsonObject();
+        j.addProperty("what", "GsmRewards.reference() on completions sampled as GRPO samples them (GRPO system prompt, "
+                + "temperature 1, " + PROBE_MAX_NEW_TOKENS + " new tokens at most) for the first " + p.groups()
+                + " multi-step items of the shipped train split, " + p.groupSize() + " per item");
+        j.addProperty("mean_reward", round(p.meanReward()));
+        JsonObject f = new JsonObject();
+        p.meanByFunction().forEach((k, v) -> f.addProperty(k, round(v)));
+        j.add("mean_by_function", f);
+        j.addProperty("right_answers", round(p.correctShare()));
+        j.addProperty("groups", p.groups());
+        j.addProperty("groups_with_differing_rewards", p.groupsWithSpread());
+        j.addProperty("groups_with_a_right_answer", p.groupsWithCorrect());
+        j.addProperty("mean_new_tokens", round(p.meanNewTokens()));
+        j.addProperty("seconds", round(p.seconds()));
         return j;
     }
 

@@ -6,6 +6,8 @@ import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.examples.embedded.WordProblem.Kind;
 import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.train.grpo.GsmRewards;
+import ai.lorapar.train.grpo.RewardSet;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.file.Files;
@@ -17,7 +19,7 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The pieces of {@link TrainEmbeddedModel} (formats, extraction, corpus) and a two-step run of the program. */
+/** The pieces of {@link TrainEmbeddedModel} (formats and their rewards, corpus) and a two-step run of the program. */
 class TrainEmbeddedModelTest {
 
     @TempDir
@@ -44,13 +46,19 @@ class TrainEmbeddedModelTest {
     }
 
     @Test
-    void extractionReadsTheAnswerTagThenTheHashLine() {
-        assertThat(GreedyAccuracy.extract(ONE.tagAnswer())).isEqualTo("20");
-        assertThat(GreedyAccuracy.extract(ONE.answer())).isEqualTo("20");
-        assertThat(GreedyAccuracy.extract("<answer>\nabout 7 or 012\n</answer>\n#### 5")).isEqualTo("12");
-        assertThat(GreedyAccuracy.extract("x <answer>\n</answer>")).isNull();
-        assertThat(GreedyAccuracy.extract("a 3 + 4 = 7 line")).isNull();
-        assertThat(GreedyAccuracy.extract("Tom has 7.\n#### 7\n#### 9")).isEqualTo("7");
+    void theTagAnswerEarnsTheReferenceRewardsUnderTheReferenceSystemPrompt() {
+        assertThat(EmbeddedTokenizer.GRPO_SYSTEM_PROMPT).isEqualTo(GsmRewards.SYSTEM_PROMPT);
+        assertThat(AnswerFormat.TAGS.systemPrompt()).isEqualTo(GsmRewards.SYSTEM_PROMPT);
+        RewardSet rewards = GsmRewards.reference();
+        Example e = ONE.toExample("r");
+        double[][] scores = rewards.scores(List.of(e, e), List.of(ONE.tagAnswer(), MULTI.tagAnswer()),
+                List.of(new long[0], new long[0]));
+        // xmlcount 4 x 0.125; soft format 0 (its regex has no DOTALL and the tags' contents sit on their own
+        // lines, as in the reference); strict format 0.5; integer 0.5; correctness 2 for the right number only
+        assertThat(scores[0]).containsExactly(0.5, 0.0, 0.5, 0.5, 2.0);
+        assertThat(scores[1]).containsExactly(0.5, 0.0, 0.5, 0.5, 0.0);
+        assertThat(rewards.names()).containsExactly(GsmRewards.XML_COUNT, GsmRewards.SOFT_FORMAT,
+                GsmRewards.STRICT_FORMAT, GsmRewards.INTEGER, GsmRewards.CORRECTNESS);
     }
 
     @Test
@@ -127,7 +135,7 @@ class TrainEmbeddedModelTest {
         Path out = dir.resolve("tiny");
         TrainEmbeddedModel.Settings s = TrainEmbeddedModel.Settings.parse(new String[] {out.toString(),
                 "--one-step", "16", "--one-step-tags", "8", "--multi-step", "4", "--multi-step-tags", "4",
-                "--validation", "2", "--steps", "2", "--batch", "8", "--micro-batch", "8", "--test-items", "4", "--max-new-tokens", "8"});
+                "--validation", "2", "--steps", "2", "--batch", "8", "--micro-batch", "8", "--test-items", "4", "--max-new-tokens", "8", "--probe-groups", "1"});
         JsonObject json = TrainEmbeddedModel.run(s);
         for (String f : EmbeddedDefault.MODEL_FILES) {
             assertThat(out.resolve(f)).exists();
@@ -147,5 +155,9 @@ class TrainEmbeddedModelTest {
             }
             assertThat(total).isEqualTo(4);
         }
+        JsonObject probe = written.getAsJsonObject("grpo_reward_probe");
+        assertThat(probe.get("groups").getAsInt()).isEqualTo(1);
+        assertThat(probe.getAsJsonObject("mean_by_function").keySet()).containsExactlyElementsOf(
+                GsmRewards.reference().names());
     }
 }
