@@ -1,17 +1,33 @@
 package ai.lorapar.examples.embedded;
 
+import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.model.tokenizer.PromptTemplate;
+import ai.lorapar.model.tokenizer.TextTokenizer;
 import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The embedded default of the main job, shipped as class-path resources under {@code embedded/}: the tiny
- * model's folder ({@code embedded/tiny-arith/}: tokenizer and config, later the weights) and a train/test
- * split of word problems ({@code embedded/word-problems/}), both written by {@link MakeEmbeddedDefault}.
+ * model's folder ({@code embedded/tiny-arith/}: tokenizer and config written by {@link MakeEmbeddedDefault},
+ * weights and {@code training.json} by {@link TrainEmbeddedModel}) and a train/test split of word problems
+ * ({@code embedded/word-problems/}, written by {@link MakeEmbeddedDefault}).
+ *
+ * <p><b>How the tiny model reads examples</b> ({@link #promptTemplate()}, {@link #encoder}): each turn is
+ * its text followed by a newline, and the answer follows the question's newline directly:
+ * <pre>
+ * &lt;s&gt;[system prompt\n]question\nanswer&lt;/s&gt;
+ * </pre>
+ * With GRPO's system prompt ({@link EmbeddedTokenizer#GRPO_SYSTEM_PROMPT}) the completion therefore starts
+ * with {@code <reasoning>}, as the reference's format rewards require (a template that put a newline at
+ * the start of the completion, such as {@link PromptTemplate#plain()}, would fail the strict format).
+ * Every stage that runs the tiny model (SFT, GRPO, evaluation) must use this template.
  */
 public final class EmbeddedDefault {
 
@@ -22,8 +38,8 @@ public final class EmbeddedDefault {
     /** Files of the model folder (weights, when present, are {@code model.safetensors}). */
     public static final List<String> MODEL_FILES = List.of("config.json", "generation_config.json", "tokenizer.json",
             "tokenizer_config.json", "making.json");
-    /** Optional files of the model folder. */
-    public static final List<String> OPTIONAL_MODEL_FILES = List.of("model.safetensors");
+    /** Optional files of the model folder: the weights and what made them (written by {@link TrainEmbeddedModel}). */
+    public static final List<String> OPTIONAL_MODEL_FILES = List.of("model.safetensors", "training.json");
     /** Files of the data folder. */
     public static final List<String> DATA_FILES = List.of("train.jsonl", "test.jsonl", "making.json");
 
@@ -49,8 +65,40 @@ public final class EmbeddedDefault {
         making.addProperty("program", MakeEmbeddedDefault.class.getName());
         making.addProperty("vocabulary", vocabulary.size());
         making.addProperty("parameters", shape.parameters(vocabulary.size()));
-        making.addProperty("weights", "not trained yet: model.safetensors is written by the pretraining program");
+        making.addProperty("weights", "model.safetensors and training.json are written by "
+                + TrainEmbeddedModel.class.getName());
         EmbeddedTokenizer.writeJson(folder.resolve("making.json"), making);
+    }
+
+    /**
+     * The tiny model's prompt template: system turn (if any) and question each followed by a newline, the
+     * answer right after (see the class comment).
+     */
+    public static PromptTemplate promptTemplate() {
+        return PromptTemplate.custom(Map.of("system", "{content}\n", "user", "{content}\n", "assistant", "{content}"),
+                "");
+    }
+
+    /**
+     * The encoder every stage uses on the tiny model: {@link #promptTemplate()}, {@code systemPrompt} (null
+     * for none; {@link EmbeddedTokenizer#GRPO_SYSTEM_PROMPT} for GRPO), the model's 512 positions, the
+     * vocabulary checked.
+     */
+    public static ExampleEncoder encoder(TextTokenizer tokenizer, String systemPrompt) {
+        return ExampleEncoder.builder(tokenizer).template(promptTemplate()).systemPrompt(systemPrompt)
+                .maxLength(TinyModelConfig.DEFAULT.maxPositions())
+                .vocabSize(EmbeddedTokenizer.defaultVocabulary().size()).build();
+    }
+
+    /** The shipped {@code train.jsonl} or {@code test.jsonl}, read from the class path. */
+    public static List<WordProblem> shippedProblems(String file) throws IOException {
+        try (InputStream in = EmbeddedDefault.class.getClassLoader().getResourceAsStream(DATA_RESOURCE + file)) {
+            if (in == null) {
+                throw new IOException("resource " + DATA_RESOURCE + file + " is not on the class path (rebuild "
+                        + "lorapar-examples; the files are written by " + MakeEmbeddedDefault.class.getName() + ")");
+            }
+            return WordProblems.parseJsonl(new String(in.readAllBytes(), StandardCharsets.UTF_8), DATA_RESOURCE + file);
+        }
     }
 
     /** Writes {@code train.jsonl}, {@code test.jsonl} and {@code making.json} (seed and settings) into {@code folder}. */

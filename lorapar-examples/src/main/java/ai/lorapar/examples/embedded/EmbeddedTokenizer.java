@@ -49,9 +49,13 @@ public final class EmbeddedTokenizer {
     /** The format tags of GRPO's system prompt, ids 4–7. */
     public static final List<String> TAGS = List.of("<reasoning>", "</reasoning>", "<answer>", "</answer>");
 
-    /** The system prompt of the reference's GRPO stage (TRL recipe); its words are in the vocabulary. */
+    /**
+     * The system prompt of the reference's GRPO stage (TRL recipe), character for character, leading and
+     * trailing newline included (the library's {@code GsmRewards.SYSTEM_PROMPT}); its words are in the
+     * vocabulary.
+     */
     public static final String GRPO_SYSTEM_PROMPT =
-            "Respond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>";
+            "\nRespond in the following format:\n<reasoning>\n...\n</reasoning>\n<answer>\n...\n</answer>\n";
 
     /** Words beyond the generator's that prompts may use. */
     private static final List<String> EXTRA_WORDS = List.of("Respond", "in", "the", "following", "format",

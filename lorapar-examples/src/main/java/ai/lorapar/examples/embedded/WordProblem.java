@@ -65,6 +65,47 @@ public record WordProblem(String question, String answer, Kind kind, int operati
         return o;
     }
 
+    /**
+     * The record {@link #toJson()} writes, read back ({@code operations} defaults to 0 when absent; the
+     * result is the number after {@code ####}).
+     *
+     * @throws IllegalArgumentException naming the field that is missing or malformed
+     */
+    public static WordProblem fromJson(JsonObject o) {
+        for (String field : new String[] {"question", "answer", "kind"}) {
+            if (!o.has(field) || !o.get(field).isJsonPrimitive()) {
+                throw new IllegalArgumentException("word problem record has no string field \"" + field + "\": " + o);
+            }
+        }
+        String answer = o.get("answer").getAsString();
+        int at = answer.lastIndexOf("\n#### ");
+        if (at < 0) {
+            throw new IllegalArgumentException("word problem answer has no final \"#### N\" line: " + answer);
+        }
+        int result;
+        try {
+            result = Integer.parseInt(answer.substring(at + 6));
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("word problem answer does not end with an integer: " + answer, e);
+        }
+        int ops = o.has("operations") ? o.get("operations").getAsInt() : 0;
+        return new WordProblem(o.get("question").getAsString(), answer, Kind.parse(o.get("kind").getAsString()), ops,
+                result);
+    }
+
+    /**
+     * The answer in the format of GRPO's system prompt ({@link EmbeddedTokenizer#GRPO_SYSTEM_PROMPT}):
+     * {@code <reasoning>\n...\n</reasoning>\n<answer>\nN\n</answer>\n}, the worked lines joined by spaces
+     * into one reasoning line. One line because the reference's strict-format reward matches
+     * {@code ^<reasoning>\n.*?\n</reasoning>\n<answer>\n.*?\n</answer>\n$} without DOTALL: a reasoning
+     * over several lines never earns it.
+     */
+    public String tagAnswer() {
+        int at = answer.lastIndexOf("\n#### ");
+        String reasoning = String.join(" ", answer.substring(0, at).split("\n"));
+        return "<reasoning>\n" + reasoning + "\n</reasoning>\n<answer>\n" + result + "\n</answer>\n";
+    }
+
     /** The question and answer as a library {@link Example} (the kind is not part of it). */
     public Example toExample(String id) {
         return Example.of(id, question, answer);

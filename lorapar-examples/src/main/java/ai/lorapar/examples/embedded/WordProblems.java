@@ -447,6 +447,28 @@ public final class WordProblems {
         TextFiles.writeAtomically(file, sb.toString());
     }
 
+    /** Reads a JSONL file of {@link WordProblem#toJson()} records (blank lines skipped). */
+    public static List<WordProblem> readJsonl(Path file) throws IOException {
+        return parseJsonl(java.nio.file.Files.readString(file), file.toString());
+    }
+
+    /** Parses JSONL text of {@link WordProblem#toJson()} records; {@code source} names it in errors. */
+    public static List<WordProblem> parseJsonl(String text, String source) {
+        List<WordProblem> out = new ArrayList<>();
+        String[] lines = text.split("\n");
+        for (int i = 0; i < lines.length; i++) {
+            if (lines[i].isBlank()) {
+                continue;
+            }
+            try {
+                out.add(WordProblem.fromJson(com.google.gson.JsonParser.parseString(lines[i]).getAsJsonObject()));
+            } catch (RuntimeException e) {
+                throw new IllegalArgumentException(source + " line " + (i + 1) + ": " + e.getMessage(), e);
+            }
+        }
+        return out;
+    }
+
     /**
      * Every word, number word and punctuation mark the generator can write (names, objects, containers and
      * the template words), so that a tokenizer can be closed over it.
