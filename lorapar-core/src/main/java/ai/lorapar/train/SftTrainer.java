@@ -91,12 +91,13 @@ public final class SftTrainer {
         this.encoder = b.encoder;
         this.masks = b.masks;
         this.config = b.config;
-        this.listeners = List.copyOf(b.listeners);
-        this.store = b.checkpointFolder == null ? null : new CheckpointStore(b.checkpointFolder, b.keepCheckpoints);
-        this.checkpointEvery = b.checkpointEvery;
-        this.evaluator = b.evaluator;
-        this.evaluateEvery = b.evaluateEvery;
-        this.stage = b.stage;
+        StageBuilder.StageOptions o = b.options();
+        this.listeners = o.listeners();
+        this.store = o.store();
+        this.checkpointEvery = o.checkpointEvery();
+        this.evaluator = o.evaluator();
+        this.evaluateEvery = o.evaluateEvery();
+        this.stage = o.stage();
     }
 
     /** SFT of {@code lora}'s adapters. */
@@ -375,20 +376,14 @@ public final class SftTrainer {
     }
 
     /** Settings of an {@link SftTrainer}. */
-    public static final class Builder {
+    public static final class Builder extends StageBuilder<Builder> {
         private final TrainingTarget target;
         private final ExampleEncoder encoder;
         private Map<String, NDArray> masks;
         private SftConfig config = SftConfig.defaults();
-        private final List<TrainingListener> listeners = new ArrayList<>();
-        private Path checkpointFolder;
-        private int checkpointEvery;
-        private int keepCheckpoints = 3;
-        private Evaluator evaluator;
-        private int evaluateEvery;
-        private String stage = STAGE;
 
         private Builder(TrainingTarget target, ExampleEncoder encoder) {
+            super(STAGE);
             this.target = Objects.requireNonNull(target, "target");
             this.encoder = Objects.requireNonNull(encoder, "encoder");
         }
@@ -408,56 +403,8 @@ public final class SftTrainer {
             return this;
         }
 
-        /** Adds a listener (called in the order added). */
-        public Builder listener(TrainingListener listener) {
-            this.listeners.add(Objects.requireNonNull(listener, "listener"));
-            return this;
-        }
-
-        /** Adds listeners. */
-        public Builder listeners(Collection<TrainingListener> listeners) {
-            listeners.forEach(this::listener);
-            return this;
-        }
-
-        /**
-         * Checkpoints into {@code folder} every {@code everySteps} optimizer steps and after the last; a
-         * run resumes from the latest checkpoint there. Without this no checkpoint is written.
-         */
-        public Builder checkpoints(Path folder, int everySteps) {
-            if (everySteps < 1) {
-                throw new IllegalArgumentException("checkpoint interval must be >= 1 step, got " + everySteps);
-            }
-            this.checkpointFolder = Objects.requireNonNull(folder, "folder");
-            this.checkpointEvery = everySteps;
-            return this;
-        }
-
-        /** How many checkpoints to keep, newest first (default 3). */
-        public Builder keepCheckpoints(int n) {
-            if (n < 1) {
-                throw new IllegalArgumentException("checkpoints to keep must be >= 1, got " + n);
-            }
-            this.keepCheckpoints = n;
-            return this;
-        }
-
-        /** Runs {@code evaluator} every {@code everySteps} optimizer steps and after the last. */
-        public Builder evaluator(Evaluator evaluator, int everySteps) {
-            if (everySteps < 1) {
-                throw new IllegalArgumentException("evaluation interval must be >= 1 step, got " + everySteps);
-            }
-            this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
-            this.evaluateEvery = everySteps;
-            return this;
-        }
-
-        /** The stage's name in checkpoints, reports and events (default {@value SftTrainer#STAGE}). */
-        public Builder stageName(String name) {
-            if (name == null || name.isBlank()) {
-                throw new IllegalArgumentException("stage name must not be blank");
-            }
-            this.stage = name;
+        @Override
+        protected Builder self() {
             return this;
         }
 

@@ -27,6 +27,7 @@ import ai.lorapar.train.StepMetrics;
 import ai.lorapar.train.TrainerState;
 import ai.lorapar.train.TrainingCheckpoint;
 import ai.lorapar.train.TrainingDivergedException;
+import ai.lorapar.train.StageBuilder;
 import ai.lorapar.train.TrainingListener;
 import ai.lorapar.train.TrainingTarget;
 import ai.lorapar.train.TwoStageTrainer;
@@ -165,12 +166,13 @@ public final class GrpoTrainer implements AutoCloseable {
         this.masks = b.masks;
         this.listener = b.listener;
         this.completionLog = b.completionLog;
-        this.trainingListeners = List.copyOf(b.trainingListeners);
-        this.store = b.checkpointFolder == null ? null : new CheckpointStore(b.checkpointFolder, b.keepCheckpoints);
-        this.checkpointEvery = b.checkpointEvery;
-        this.evaluator = b.evaluator;
-        this.evaluateEvery = b.evaluateEvery;
-        this.stage = b.stage;
+        StageBuilder.StageOptions o = b.stageOptions();
+        this.trainingListeners = o.listeners();
+        this.store = o.store();
+        this.checkpointEvery = o.checkpointEvery();
+        this.evaluator = o.evaluator();
+        this.evaluateEvery = o.evaluateEvery();
+        this.stage = o.stage();
         if (b.encoder != null) {
             ExampleEncoder.Builder eb = b.encoder.toBuilder().maxPromptLength(config.maxPromptTokens());
             if (!config.keepEncoderSystemPrompt()) {
@@ -1006,23 +1008,24 @@ public final class GrpoTrainer implements AutoCloseable {
         }
     }
 
-    /** Settings of a trainer. */
-    public static final class Builder {
+    /**
+     * Settings of a trainer. Besides GRPO's own ({@link GrpoConfig}, masks, the per-step
+     * {@link GrpoListener}, the completion log) it takes what every stage does ({@link StageBuilder}):
+     * {@link TrainingListener}s get the stage's start and end, a report every
+     * {@link GrpoConfig#loggingSteps()} steps (GRPO's figures in {@link StepMetrics#details()}), checkpoints
+     * and evaluations; a checkpoint is written after each update that reaches a multiple of the interval
+     * (with μ &gt; 1, between rollouts only) and after the last.
+     */
+    public static final class Builder extends StageBuilder<Builder> {
         private final LoraModel lora;
         private ExampleEncoder encoder;
         private GrpoConfig config = GrpoConfig.builder().build();
         private Map<String, NDArray> masks;
         private GrpoListener listener = GrpoListener.none();
         private Path completionLog;
-        private final List<TrainingListener> trainingListeners = new ArrayList<>();
-        private Path checkpointFolder;
-        private int checkpointEvery;
-        private int keepCheckpoints = 3;
-        private Evaluator evaluator;
-        private int evaluateEvery;
-        private String stage = STAGE;
 
         private Builder(LoraModel lora) {
+            super(STAGE);
             this.lora = Objects.requireNonNull(lora, "lora");
         }
 
@@ -1050,61 +1053,14 @@ public final class GrpoTrainer implements AutoCloseable {
             return this;
         }
 
-        /**
-         * Adds a listener of the stage's start and end, a report every {@link GrpoConfig#loggingSteps()}
-         * steps (GRPO's figures in {@link StepMetrics#details()}), checkpoints and evaluations, as SFT's.
-         */
-        public Builder listener(TrainingListener listener) {
-            this.trainingListeners.add(Objects.requireNonNull(listener, "listener"));
+        @Override
+        protected Builder self() {
             return this;
         }
 
-        /** Adds listeners. */
-        public Builder listeners(Collection<TrainingListener> listeners) {
-            listeners.forEach(this::listener);
-            return this;
-        }
-
-        /**
-         * Checkpoints into {@code folder} after every update that reaches a multiple of {@code everySteps}
-         * optimizer steps, and after the last; {@link GrpoTrainer#train} resumes from the latest one there.
-         * Without this no checkpoint is written.
-         */
-        public Builder checkpoints(Path folder, int everySteps) {
-            if (everySteps < 1) {
-                throw new IllegalArgumentException("checkpoint interval must be >= 1 step, got " + everySteps);
-            }
-            this.checkpointFolder = Objects.requireNonNull(folder, "folder");
-            this.checkpointEvery = everySteps;
-            return this;
-        }
-
-        /** How many checkpoints to keep, newest first (default 3). */
-        public Builder keepCheckpoints(int n) {
-            if (n < 1) {
-                throw new IllegalArgumentException("checkpoints to keep must be >= 1, got " + n);
-            }
-            this.keepCheckpoints = n;
-            return this;
-        }
-
-        /** Runs {@code evaluator} every {@code everySteps} optimizer steps and after the last. */
-        public Builder evaluator(Evaluator evaluator, int everySteps) {
-            if (everySteps < 1) {
-                throw new IllegalArgumentException("evaluation interval must be >= 1 step, got " + everySteps);
-            }
-            this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
-            this.evaluateEvery = everySteps;
-            return this;
-        }
-
-        /** The stage's name in checkpoints, reports and events (default {@value GrpoTrainer#STAGE}). */
-        public Builder stageName(String name) {
-            if (name == null || name.isBlank()) {
-                throw new IllegalArgumentException("stage name must not be blank");
-            }
-            this.stage = name;
-            return this;
+        /** {@link #options()}, for the trainer (in another package than this builder's base). */
+        private StageBuilder.StageOptions stageOptions() {
+            return options();
         }
 
         /** A JSONL file the completions and their rewards are appended to every k steps (null: none). */
