@@ -4,6 +4,7 @@ import ai.lorapar.data.LabelledDataset;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;
+import ai.lorapar.model.tokenizer.ChatMessage;
 import ai.lorapar.model.tokenizer.PromptTemplate;
 
 import java.util.List;
@@ -56,10 +57,23 @@ public final class ModelTeacher implements Teacher {
         return name;
     }
 
-    /** The id, the model name and the reply budget. */
+    /**
+     * The id, the model name, the reply budget and the chat template's markup (its rendering of a probe
+     * conversation): a reply cached under one template is not reused for another, since the model saw a
+     * different prompt.
+     */
     @Override
     public String cacheIdentity() {
-        return id() + '\u0000' + name + "\u0000max_new_tokens=" + maxNewTokens;
+        return id() + '\u0000' + name + "\u0000max_new_tokens=" + maxNewTokens + "\u0000template=" + templateMarkup(template);
+    }
+
+    /** A template has no name (it is a function): what it makes of a fixed conversation stands for it. */
+    static String templateMarkup(PromptTemplate template) {
+        try {
+            return template.render(List.of(ChatMessage.system("{system}"), ChatMessage.user("{user}")), true);
+        } catch (IllegalArgumentException noSystemRole) {
+            return template.render(List.of(ChatMessage.user("{user}")), true);
+        }
     }
 
     @Override

@@ -76,4 +76,25 @@ class ModelTeacherTest {
             assertThatThrownBy(() -> ModelTeacher.builder(new Generator(model), " ")).hasMessageContaining("name");
         }
     }
+
+    @Test
+    void theCacheKeyChangesWithTheTemplateAndOnlyWithIt() throws Exception {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+                DecoderModel model = DecoderModel.load(fixtures().resolve("qwen2").resolve("model"), m)) {
+            Generator generator = new Generator(model);
+            String chatMl = ModelTeacher.builder(generator, "t").template(PromptTemplate.chatMl()).build().cacheIdentity();
+            String chatMlAgain = ModelTeacher.builder(generator, "t").template(PromptTemplate.named("qwen")).build()
+                    .cacheIdentity();
+            String llama = ModelTeacher.builder(generator, "t").template(PromptTemplate.llama2Chat()).build().cacheIdentity();
+            // a custom template without a system role still has an identity (from a user turn alone)
+            String userOnly = ModelTeacher.builder(generator, "t")
+                    .template(PromptTemplate.custom(java.util.Map.of("user", "Q: {content}\n"), "A:")).build()
+                    .cacheIdentity();
+            assertThat(chatMlAgain).isEqualTo(chatMl);
+            assertThat(llama).isNotEqualTo(chatMl);
+            assertThat(userOnly).contains("Q: {user}").isNotEqualTo(chatMl);
+            assertThat(LabelCache.key(ModelTeacher.builder(generator, "t").template(PromptTemplate.llama2Chat()).build(), "p"))
+                    .isNotEqualTo(LabelCache.key(ModelTeacher.builder(generator, "t").build(), "p"));
+        }
+    }
 }
