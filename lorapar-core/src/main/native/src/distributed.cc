@@ -175,7 +175,19 @@ LP_PG_FN(jlong, initNative)(JNIEnv* env, jclass, jint backend, jstring masterAdd
     opts.numWorkers = static_cast<std::size_t>(worldSize);
     opts.waitWorkers = true;
     opts.timeout = g->timeout;
-    g->store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    // The server's libuv backend (the default since torch 2.4; USE_LIBUV=0 turns it off, as in Python); a
+    // libtorch built without libuv refuses it, then the classic backend serves.
+    const char* uv = std::getenv("USE_LIBUV");
+    opts.useLibUV = uv == nullptr || std::string(uv) != "0";
+    try {
+      g->store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    } catch (const c10::Error& e) {
+      if (!opts.useLibUV || std::string(e.what_without_backtrace()).find("libuv") == std::string::npos) {
+        throw;
+      }
+      opts.useLibUV = false;
+      g->store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    }
   });
   // The group's keys under a prefix, as torch.distributed does for its default group.
   auto groupStore = c10::make_intrusive<c10d::PrefixStore>("lorapar/0", g->store);

@@ -15,7 +15,8 @@ import java.util.Arrays;
  * {@link Collectives#fromEnvironment} and checks the collectives against exact expected values. Argument
  * {@code check}: all-reduce, broadcast and barrier, then prints {@code OK rank R}. Argument {@code die}: after a
  * barrier, the last rank halts; the others call an all-reduce, which must fail: they print
- * {@code FAILED-AS-EXPECTED rank R: message} and exit 0. Any wrong value prints {@code WRONG ...} and exits 1.
+ * {@code FAILED-AS-EXPECTED rank R: message} and exit 0. Argument {@code stall}: the same, but the last rank sleeps
+ * three timeouts instead of halting (then exits 0), so the others fail by the timeout. Any wrong value prints {@code WRONG ...} and exits 1.
  */
 public final class ProcessGroupChild {
     private ProcessGroupChild() {}
@@ -34,11 +35,15 @@ public final class ProcessGroupChild {
                 throw new IllegalStateException("expected a ProcessGroup, got " + c);
             }
             System.out.println("joined " + pg);
-            if ("die".equals(mode)) {
+            if ("die".equals(mode) || "stall".equals(mode)) {
                 c.barrier();
                 if (r == w - 1) {
-                    System.out.println("rank " + r + " halts");
+                    System.out.println("rank " + r + ("die".equals(mode) ? " halts" : " stalls"));
                     System.out.flush();
+                    if ("stall".equals(mode)) {
+                        sleep(env.timeout().toMillis() * 3);
+                        Runtime.getRuntime().halt(0);
+                    }
                     Runtime.getRuntime().halt(3);
                 }
                 try {
@@ -55,6 +60,14 @@ public final class ProcessGroupChild {
             }
             check(m, c, r, w);
             System.out.println("OK rank " + r);
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

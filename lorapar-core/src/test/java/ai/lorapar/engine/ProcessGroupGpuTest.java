@@ -27,7 +27,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@link Collectives#fromEnvironment}: NCCL on cuda:0 / cuda:1 when two GPUs are visible, Gloo on the CPU
  * otherwise. They check all-reduce (several dtypes, a non-contiguous array, a 4 MiB one), broadcast and barrier
  * against exact values; and when one rank halts, the other fails (Gloo: an error from the all-reduce; NCCL: an
- * error, or the watchdog ending the process) within the timeout (20 s here) instead of hanging. Needs the
+ * error, or the watchdog ending the process) within the timeout (20 s here) instead of hanging, and so does a
+ * rank that stays alive but stops calling (timeout 5 s). Needs the
  * project's JNI with {@link ProcessGroup#CAPABILITY}.
  */
 @Tag("gpu")
@@ -70,9 +71,29 @@ class ProcessGroupGpuTest {
         }
     }
 
+    @Test
+    void aStalledRankMakesTheOtherFailAfterTheTimeout() throws Exception {
+        Assumptions.assumeTrue(ProcessGroup.isAvailable(Engine.getInstance()), "engine lacks " + ProcessGroup.CAPABILITY);
+        List<Result> results = runRanks("stall", 5);
+        Result survivor = results.get(0);
+        if (useGpus()) {
+            assertThat(survivor.output.contains("FAILED-AS-EXPECTED rank 0") || survivor.code != 0
+                    && survivor.output.matches("(?s).*(Watchdog|NCCL|timed out|timeout).*")).as(survivor.output).isTrue();
+        } else {
+            assertThat(survivor.code).as(survivor.output).isZero();
+            assertThat(survivor.output).contains("FAILED-AS-EXPECTED rank 0: ProcessGroup Gloo rank 0 of 2: allReduceSum failed")
+                    .containsIgnoringCase("timed out");
+        }
+        assertThat(results.get(1).code).as(results.get(1).output).isZero();
+    }
+
     private record Result(int rank, int code, String output) {}
 
     private List<Result> runRanks(String mode) throws Exception {
+        return runRanks(mode, TIMEOUT_S);
+    }
+
+    private List<Result> runRanks(String mode, int timeoutSeconds) throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
@@ -96,7 +117,7 @@ class ProcessGroupGpuTest {
             pb.environment().put("WORLD_SIZE", String.valueOf(WORLD));
             pb.environment().put("MASTER_ADDR", "127.0.0.1");
             pb.environment().put("MASTER_PORT", String.valueOf(port));
-            pb.environment().put(DistributedEnv.TIMEOUT_VARIABLE, String.valueOf(TIMEOUT_S));
+            pb.environment().put(DistributedEnv.TIMEOUT_VARIABLE, String.valueOf(timeoutSeconds));
             pb.environment().put("NCCL_NVLS_ENABLE", "0"); // multicast off, always (gpu.md)
             pb.environment().put("TORCH_SYMM_MEM_DISABLE_MULTICAST", "1");
             pb.environment().put("NVSHMEM_DISABLE_NVLS", "1");
@@ -108,7 +129,7 @@ class ProcessGroupGpuTest {
             for (int rank = 0; rank < WORLD; rank++) {
                 Process p = procs.get(rank);
                 // a generous bound so that a hang fails the test instead of the run (not a timing assertion)
-                boolean ended = p.waitFor(4L * TIMEOUT_S + 120, TimeUnit.SECONDS);
+                boolean ended = p.waitFor(4L * timeoutSeconds + 120, TimeUnit.SECONDS);
                 String out = Files.readString(logs.get(rank), StandardCharsets.UTF_8);
                 assertThat(ended).as("rank %d hangs; output:%n%s", rank, out).isTrue();
                 results.add(new Result(rank, p.exitValue(), out));
