@@ -12,7 +12,8 @@
 //
 // Optional by design: the headers of each backend exist only in a libtorch built with it, and are guarded by
 // USE_C10D_GLOO / USE_C10D_NCCL, which CMakeLists.txt defines for this source when the libtorch has them. This
-// file registers "LORAPAR_DISTRIBUTED" when it has at least one backend, and "LORAPAR_NCCL" with NCCL.
+// file registers "LORAPAR_DISTRIBUTED" when it has at least one backend, "LORAPAR_GLOO" with Gloo and "LORAPAR_NCCL"
+// with NCCL.
 #if defined(USE_C10D_GLOO) || defined(USE_C10D_NCCL)
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -41,6 +42,9 @@
 namespace {
 
 const lorapar::FeatureRegistration kDistributedFeature("LORAPAR_DISTRIBUTED");
+#ifdef USE_C10D_GLOO
+const lorapar::FeatureRegistration kGlooFeature("LORAPAR_GLOO");
+#endif
 #ifdef USE_C10D_NCCL
 const lorapar::FeatureRegistration kNcclFeature("LORAPAR_NCCL");
 #endif

@@ -28,7 +28,7 @@ public final class Collectives {
      * The collective of this process in {@code env}'s job:
      * <ul>
      *   <li>a job of one process: {@link Collective#single()};
-     *   <li>several processes on an engine with {@link ProcessGroup#CAPABILITY} (the project's JNI): a
+     *   <li>several processes on an engine with the backend's {@link ProcessGroup#capability} (the project's JNI): a
      *       {@link ProcessGroup} on {@code device} (NCCL for a GPU, Gloo for the CPU), after the rendezvous
      *       with the other ranks;
      *   <li>several processes on stock DJL: rank 0 logs a warning that distributed training needs the

@@ -13,7 +13,8 @@ import java.util.Objects;
  * {@code TCPStore} served by rank 0 on {@link DistributedEnv#masterAddr()}:{@link DistributedEnv#masterPort()},
  * then talk through {@code ProcessGroupNCCL} (GPU arrays, one GPU per process) or {@code ProcessGroupGloo}
  * (CPU arrays). Only engines that advertise {@link #CAPABILITY} (the project's libtorch JNI built with c10d)
- * have it, and NCCL only with {@link #CAPABILITY_NCCL}; callers check {@link #isAvailable} or use
+ * have it, NCCL only with {@link #CAPABILITY_NCCL}, Gloo only with {@link #CAPABILITY_GLOO}; callers check
+ * {@link #isAvailable} or use
  * {@link Collectives#fromEnvironment}.
  *
  * <p>Ordering: on NCCL an operation is enqueued on the device and the current CUDA stream waits for it: the
@@ -27,8 +28,11 @@ import java.util.Objects;
  * <p>Not thread-safe: one thread calls the operations, every rank in the same order.
  */
 public final class ProcessGroup implements Collective {
-    /** Capability advertised by the JNI when it was built with {@code distributed.cc} (c10d, Gloo). */
+    /** Capability advertised by the JNI when it was built with {@code distributed.cc} and at least one backend. */
     public static final String CAPABILITY = "LORAPAR_DISTRIBUTED";
+
+    /** Capability advertised by the JNI when {@code distributed.cc} was built with Gloo (CPU collectives). */
+    public static final String CAPABILITY_GLOO = "LORAPAR_GLOO";
 
     /** Capability advertised by the JNI when {@code distributed.cc} was built with NCCL (a CUDA libtorch). */
     public static final String CAPABILITY_NCCL = "LORAPAR_NCCL";
@@ -69,9 +73,9 @@ public final class ProcessGroup implements Collective {
         return isAvailable(engine) && engine.hasCapability(capability(backend));
     }
 
-    /** The capability {@code backend} needs: {@link #CAPABILITY_NCCL} or {@link #CAPABILITY}. */
+    /** The capability {@code backend} needs: {@link #CAPABILITY_NCCL} or {@link #CAPABILITY_GLOO}. */
     public static String capability(Backend backend) {
-        return backend == Backend.NCCL ? CAPABILITY_NCCL : CAPABILITY;
+        return backend == Backend.NCCL ? CAPABILITY_NCCL : CAPABILITY_GLOO;
     }
 
     /**

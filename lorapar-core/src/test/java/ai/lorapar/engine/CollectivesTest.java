@@ -30,15 +30,16 @@ class CollectivesTest {
     @Test
     void withoutC10dRankZeroGoesOnAloneAndTheOthersStop() {
         Engine engine = Engine.getInstance();
-        Assumptions.assumeFalse(ProcessGroup.isAvailable(engine), "the engine has c10d: ProcessGroupGpuTest covers it");
+        Assumptions.assumeFalse(ProcessGroup.isAvailable(engine, ProcessGroup.Backend.GLOO),
+                "the engine has Gloo: ProcessGroupGpuTest covers it");
         assertThat(Collectives.fromEnvironment(engine, Device.cpu(), job(0))).isSameAs(Collective.single());
         assertThatThrownBy(() -> Collectives.fromEnvironment(engine, Device.cpu(), job(1)))
                 .isInstanceOf(DistributedUnavailableException.class)
                 .hasMessageContaining("needs the project's libtorch JNI")
-                .hasMessageContaining(ProcessGroup.CAPABILITY)
+                .hasMessageContaining(ProcessGroup.CAPABILITY_GLOO)
                 .hasMessageContaining("rank 1 stops, rank 0 trains alone");
         assertThatThrownBy(() -> ProcessGroup.init(DistributedEnv.fromEnvironment(job(0)), Device.cpu()))
-                .isInstanceOf(IllegalStateException.class).hasMessageContaining(ProcessGroup.CAPABILITY);
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining(ProcessGroup.CAPABILITY_GLOO);
     }
 
     @Test
@@ -46,6 +47,7 @@ class CollectivesTest {
         assertThat(ProcessGroup.Backend.of(Device.cpu())).isEqualTo(ProcessGroup.Backend.GLOO);
         assertThat(ProcessGroup.Backend.of(Device.gpu(1))).isEqualTo(ProcessGroup.Backend.NCCL);
         assertThat(ProcessGroup.capability(ProcessGroup.Backend.NCCL)).isEqualTo(ProcessGroup.CAPABILITY_NCCL);
+        assertThat(ProcessGroup.capability(ProcessGroup.Backend.GLOO)).isEqualTo(ProcessGroup.CAPABILITY_GLOO);
     }
 
     @Test
