@@ -48,8 +48,11 @@ public final class ProcessGroupChild {
                 }
                 try {
                     c.allReduceSum(new NDList(m.ones(new Shape(1000))));
-                    NDArray after = m.ones(new Shape(1)); // NCCL: the failure surfaces in a later sync
+                    NDArray after = m.ones(new Shape(1)); // NCCL: the host waits here, on the stream
                     after.toFloatArray();
+                    // NCCL: the watchdog ends the process after the timeout, possibly just after the stream was
+                    // released by the communicator's abort: give it time before calling this a failure
+                    sleep(env.timeout().toMillis() * 2 + 10_000);
                     System.out.println("WRONG rank " + r + ": the all-reduce with a dead rank returned");
                     System.exit(1);
                 } catch (RuntimeException e) {
