@@ -1,12 +1,18 @@
 package ai.lorapar.importance;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import ai.lorapar.engine.Collective;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.lorapar.lora.LoraTensorName;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -111,6 +117,54 @@ public final class ImportanceAccumulator implements AutoCloseable {
         NDArray w = a.toType(DataType.FLOAT32, true);
         w.attach(scope);
         return w;
+    }
+
+    /**
+     * Sums the accumulators of every rank of {@code collective} into each of them (data-parallel scoring:
+     * each rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of
+     * one flattened fp32 bucket (and the count). Afterwards every rank's {@link #result()} is the map of all
+     * ranks' examples. A rank that added nothing takes part with zeros; {@code params} (the tensors every
+     * rank scores, the same names and shapes) give their shapes. Nothing happens in a world of one.
+     */
+    public void allReduce(Collective collective, Map<String, NDArray> params) {
+        checkOpen();
+        if (collective.worldSize() == 1) {
+            return;
+        }
+        if (s1.isEmpty()) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                s1.put(e.getKey(), manager.zeros(e.getValue().getShape(), DataType.FLOAT32, e.getValue().getDevice()));
+                s2.put(e.getKey(), manager.zeros(e.getValue().getShape(), DataType.FLOAT32, e.getValue().getDevice()));
+            }
+        } else if (!s1.keySet().equals(params.keySet())) {
+            throw new IllegalArgumentException("parameters " + new TreeMap<>(params).keySet()
+                    + " differ from the accumulated " + s1.keySet());
+        }
+        try (NDManager scope = manager.newSubManager()) {
+            List<NDArray> all = new ArrayList<>(s1.values());
+            all.addAll(s2.values());
+            NDList flat = new NDList();
+            for (NDArray a : all) {
+                NDArray f = a.reshape(-1);
+                f.attach(scope);
+                flat.add(f);
+            }
+            NDArray bucket = NDArrays.concat(flat);
+            bucket.attach(scope);
+            NDArray n = scope.create(new double[] {count});
+            NDList both = new NDList(bucket, n);
+            collective.allReduceSum(both);
+            long offset = 0;
+            for (NDArray a : all) {
+                NDArray slice = bucket.get(new NDIndex("{}:{}", offset, offset + a.size()));
+                slice.attach(scope);
+                offset += a.size();
+                NDArray v = slice.reshape(a.getShape());
+                v.attach(scope);
+                a.set(new NDIndex("..."), v);
+            }
+            count = Math.round(n.getDouble());
+        }
     }
 
     /** Number of examples added so far. */
