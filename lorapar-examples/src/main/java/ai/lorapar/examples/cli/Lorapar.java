@@ -1,5 +1,6 @@
 package ai.lorapar.examples.cli;
 
+import ai.lorapar.engine.DistributedUnavailableException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -18,6 +19,7 @@ import picocli.CommandLine.Command;
             PartitionCommand.class,
             TrainCommand.class,
             EvalCommand.class,
+            Launch.class,
             Unavailable.Run.class,
             CommandLine.HelpCommand.class
         },
@@ -42,9 +44,15 @@ public final class Lorapar implements Runnable {
     /** Runs the command line with {@code args}, writing to {@code out} / {@code err}; returns the exit code. */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
         CommandLine cl = new CommandLine(new Lorapar());
+        cl.getSubcommands().get("launch").setStopAtPositional(true); // the launched program's options are its own
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            if (e instanceof DistributedUnavailableException) {
+                // a rank > 0 of a job on stock DJL: rank 0 trains alone, this rank ends cleanly
+                commandLine.getErr().println("lorapar " + commandLine.getCommandName() + ": " + e.getMessage());
+                return 0;
+            }
             // a failure the user can act on: say what went wrong, without a stack trace
             commandLine.getErr().println("lorapar " + commandLine.getCommandName() + ": " + e.getMessage());
             if (System.getenv("LORAPAR_DEBUG") != null) {
