@@ -130,12 +130,13 @@ import java.util.function.Consumer;
  * gathered (one all-reduce per update) in the global order, so the loss normaliser (completions or
  * completion tokens of the whole update) and every reported metric equal one process's on the same
  * completions; the gradients, loss and KL/clip sums are summed across ranks in one all-reduce after the
- * step's backward passes (the NaN guard and the optimizer see the sums). Sampling: rank 0 draws as one
- * process does (seed, rollout index); rank r &gt; 0 from its own stream of (seed, rank, rollout index). The
- * {@link Generator} draws one random stream per batch, not per row, so a W-rank run samples other (equally
- * distributed) completions than a one-process run; given the same completions the update is the same (up
- * to floating-point summation order; tested). {@link GrpoConfig#promptsPerStep()} must be a multiple of the
- * world size. Only the leader writes checkpoints (the others wait for it), calls the listeners and the
+ * step's backward passes (the NaN guard and the optimizer see the sums). Sampling: the seed of a rollout
+ * is (seed, rollout index) on every rank, and each completion takes the random draws of its row in the whole
+ * rollout ({@link Generator#generate(List, SamplingConfig, int, long[])}), so W ranks sample the completions
+ * one process samples (the same tokens up to the logits' rounding, which depends on the batch's shape: on
+ * the CPU in fp32 a 2-rank run equals a 1-rank run, tested; on a GPU in bf16 a near-tie can tip), at the
+ * cost of drawing the whole rollout's noise on every rank. {@link GrpoConfig#promptsPerStep()} must be a
+ * multiple of the world size. Only the leader writes checkpoints (the others wait for it), calls the listeners and the
  * evaluator, and writes the completion log (its own share of the completions); a checkpoint records global
  * positions, so a run resumes on any world size that divides the prompts per rollout.
  *
@@ -571,7 +572,7 @@ public final class GrpoTrainer implements AutoCloseable {
                     mine.add(chunk.get(idx[k]));
                     global[k] = from + idx[k];
                 }
-                Rollout r = sample(truncated(mine));
+                Rollout r = sample(truncated(mine), chunk.size(), idx);
                 r.globalPrompts = global;
                 group.add(r);
             }
@@ -791,8 +792,12 @@ public final class GrpoTrainer implements AutoCloseable {
         return new MicroBatch(from, to, p, c, ids, att, mask);
     }
 
-    /** Samples G completions of every prompt in one batch, then rewards and the reference pass. */
-    private Rollout sample(List<GrpoPrompt> prompts) {
+    /**
+     * Samples G completions of every prompt in one batch, then rewards and the reference pass. The prompts are
+     * {@code chunkIndices} of the rollout's {@code chunkSize} (all of them in a world of one): each completion
+     * gets the random draws of its row in the whole rollout, so W ranks sample what one process samples.
+     */
+    private Rollout sample(List<GrpoPrompt> prompts, int chunkSize, int[] chunkIndices) {
         int g = config.groupSize();
         List<long[]> batch = new ArrayList<>(prompts.size() * g);
         for (GrpoPrompt p : prompts) {
@@ -801,10 +806,18 @@ public final class GrpoTrainer implements AutoCloseable {
             }
         }
         SamplingConfig sc = new SamplingConfig(config.maxCompletionTokens(), config.temperature(), 0, 1.0,
-                rolloutSeed(samplingSeed(config.seed(), collective.rank()), rollouts),
-                config.stopAtEos() ? null : List.of(), null);
+                rolloutSeed(config.seed(), rollouts), config.stopAtEos() ? null : List.of(), null);
         long t0 = System.nanoTime();
-        GenerationResult result = generator.generate(batch, sc);
+        GenerationResult result;
+        if (chunkIndices.length == chunkSize) {
+            result = generator.generate(batch, sc); // the whole rollout: its own draws
+        } else {
+            long[] rows = new long[batch.size()];
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = (long) chunkIndices[i / g] * g + i % g;
+            }
+            result = generator.generate(batch, sc, chunkSize * g, rows);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         rollouts++;
         List<Row> rows = new ArrayList<>(batch.size());
@@ -1098,11 +1111,6 @@ public final class GrpoTrainer implements AutoCloseable {
     /** The sampling seed of rollout {@code index} of a run seeded {@code seed}. */
     static long rolloutSeed(long seed, long index) {
         return mix(seed, index) & 0x7fff_ffffL; // the engine takes an int seed
-    }
-
-    /** The run seed rank {@code rank}'s rollouts are sampled from: the run's for rank 0 (as one process). */
-    static long samplingSeed(long seed, int rank) {
-        return rank == 0 ? seed : mix(seed, 0x7A4C_0000_0000L + rank);
     }
 
     /** SplitMix64 of (a, b): well-spread seeds from a run seed and a counter. */

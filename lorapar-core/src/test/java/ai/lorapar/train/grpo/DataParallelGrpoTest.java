@@ -212,7 +212,7 @@ class DataParallelGrpoTest {
     private static GrpoConfig sampled() {
         return GrpoConfig.builder().groupSize(2).promptsPerStep(2).gradientAccumulation(2).microBatchSize(3)
                 .maxCompletionTokens(6).maxPromptTokens(40).learningRate(0.02).rewards(rewards()).completionLogEvery(1)
-                .seed(3).build();
+                .seed(3).stopAtEos(true).build();
     }
 
     private record Sampled(Map<String, float[]> params, GrpoReport report, long rollouts, List<StepMetrics> reported) {}
@@ -243,10 +243,24 @@ class DataParallelGrpoTest {
         }
     }
 
+    /**
+     * Sampled training: the 2-rank run samples the 1-rank run's completions (each completion takes its row of
+     * the whole rollout's random draws) and ends with its parameters; the replicas stay bit-identical.
+     */
     @Test
-    void sampledTrainingKeepsReplicasIdenticalAndReportsGlobalCounts(@TempDir Path tmp) throws Exception {
+    void sampledTrainingOnTwoRanksEqualsOneProcess(@TempDir Path tmp) throws Exception {
+        Sampled single = InProcessCollective.run(1, c -> sample(c, null, null)).get(0);
         Path log = tmp.resolve("completions.jsonl");
         List<Sampled> ranks = InProcessCollective.run(2, c -> sample(c, null, log));
+        assertClose(ranks.get(0).params(), single.params());
+        for (int i = 0; i < 2; i++) {
+            GrpoStepMetrics e = single.report().steps().get(i);
+            GrpoStepMetrics a = ranks.get(0).report().steps().get(i);
+            assertThat(a.completionTokens()).as("the same completions").isEqualTo(e.completionTokens());
+            assertThat(a.reward().mean()).isEqualTo(e.reward().mean());
+            assertThat(a.rewardsByFunction()).isEqualTo(e.rewardsByFunction());
+            assertThat(a.loss()).isCloseTo(e.loss(), within(1e-5 * Math.abs(e.loss()) + 1e-7));
+        }
         for (String k : ranks.get(0).params().keySet()) {
             assertThat(ranks.get(1).params().get(k)).as("replica %s", k).containsExactly(ranks.get(0).params().get(k));
         }
