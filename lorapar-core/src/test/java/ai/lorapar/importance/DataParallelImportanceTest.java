@@ -43,11 +43,16 @@ class DataParallelImportanceTest {
         tokenizer.close();
     }
 
+    /** Device of the ranks' models (CPU; the GPU subclass re-runs on CUDA). */
+    protected Device device() {
+        return Device.cpu();
+    }
+
     private record Scored(Map<String, float[]> values, long examples) {}
 
     /** One rank: its own model copy and adapters (same seeds), the scorer with batches of 2. */
-    private static Scored score(Collective c, int n) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+    private Scored score(Collective c, int n) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(device())) {
             DecoderModel model = DecoderModel.load(ImportanceScorerTest.resource("/fixtures/models/llama/model"), m,
                     DataType.FLOAT32);
             try (LoraModel lora = LoraModel.apply(model, LoraConfig.builder().targets(LoraTargets.QKVOGUD).rank(4)
@@ -66,7 +71,7 @@ class DataParallelImportanceTest {
     }
 
     /** Every element within 1e-6 of its tensor's largest importance (fp32, other summation orders). */
-    private static void assertSameMap(Scored actual, Scored expected) {
+    private void assertSameMap(Scored actual, Scored expected) {
         assertThat(actual.examples()).isEqualTo(expected.examples());
         assertThat(actual.values().keySet()).isEqualTo(expected.values().keySet());
         for (String k : expected.values().keySet()) {
@@ -78,7 +83,7 @@ class DataParallelImportanceTest {
             }
             assertThat(max).as("%s has non-zero importance", k).isPositive();
             for (int i = 0; i < e.length; i++) {
-                assertThat(Math.abs(a[i] - e[i]) / max).as("%s[%d]: %s vs %s", k, i, a[i], e[i]).isLessThan(1e-6);
+                assertThat(Math.abs(a[i] - e[i]) / max).as("%s[%d]: %s vs %s", k, i, a[i], e[i]).isLessThan(device().isGpu() ? 1e-5 : 1e-6);
             }
         }
     }

@@ -48,6 +48,16 @@ class DataParallelSftTest {
         tokenizer.close();
     }
 
+    /** Device of the ranks' models (CPU; the GPU subclass re-runs on CUDA). */
+    protected Device device() {
+        return Device.cpu();
+    }
+
+    /** Scales the fp32 tolerances (GPU kernels sum in other orders). */
+    protected double slack() {
+        return device().isGpu() ? 10 : 1;
+    }
+
     private static LoraConfig lora() {
         return LoraConfig.builder().targets(LoraTargets.QKVGUD).rank(4).alpha(8).dropout(0)
                 .init(LoraInit.GAUSSIAN).gaussianStd(0.05).seed(3).build();
@@ -67,7 +77,7 @@ class DataParallelSftTest {
 
     /** One rank's run: its own model copy, masks, the given listeners; returns its final parameters. */
     private Result train(Collective c, Path checkpoints, TrainingListener... listeners) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+        try (NDManager m = NDManager.newBaseManager(device())) {
             DecoderModel model = SftFixtures.load("llama", m, DataType.FLOAT32);
             try (LoraModel l = LoraModel.apply(model, lora(), m)) {
                 Map<String, NDArray> masks = SftFixtures.randomMasks(l.parameters(), 0.5, 17, m);
@@ -88,7 +98,7 @@ class DataParallelSftTest {
 
     private record Result(Map<String, float[]> params, SftTrainerTest.Steps steps, StageReport report) {}
 
-    private static void assertClose(Map<String, float[]> actual, Map<String, float[]> expected) {
+    private void assertClose(Map<String, float[]> actual, Map<String, float[]> expected) {
         assertThat(actual.keySet()).isEqualTo(expected.keySet());
         double maxRel = 0;
         for (String k : expected.keySet()) {
@@ -96,7 +106,7 @@ class DataParallelSftTest {
             float[] e = expected.get(k);
             for (int i = 0; i < e.length; i++) {
                 // fp32 with other summation orders: relative 1e-4 of the value, or 1e-6 absolute near 0
-                assertThat(a[i]).as("%s[%d]", k, i).isCloseTo(e[i], within((float) (1e-4 * Math.abs(e[i]) + 1e-6)));
+                assertThat(a[i]).as("%s[%d]", k, i).isCloseTo(e[i], within((float) ((1e-4 * Math.abs(e[i]) + 1e-6) * slack())));
                 maxRel = Math.max(maxRel, Math.abs(a[i] - e[i]) / Math.max(1e-6, Math.abs(e[i])));
             }
         }
@@ -116,8 +126,8 @@ class DataParallelSftTest {
         for (int i = 0; i < 4; i++) {
             StepMetrics a = leader.steps().steps.get(i);
             StepMetrics e = single.steps().steps.get(i);
-            assertThat(a.loss()).isCloseTo(e.loss(), within(1e-5 * Math.abs(e.loss())));
-            assertThat(a.gradNorm()).isCloseTo(e.gradNorm(), within(1e-5 * e.gradNorm()));
+            assertThat(a.loss()).isCloseTo(e.loss(), within(1e-5 * Math.abs(e.loss()) * slack()));
+            assertThat(a.gradNorm()).isCloseTo(e.gradNorm(), within(1e-5 * e.gradNorm() * slack()));
             assertThat(a.tokens()).isEqualTo(e.tokens());
             assertThat(a.answerTokens()).isEqualTo(e.answerTokens());
         }
@@ -140,7 +150,7 @@ class DataParallelSftTest {
     }
 
     private Result trainWith(Collective c, SftConfig cfg) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+        try (NDManager m = NDManager.newBaseManager(device())) {
             DecoderModel model = SftFixtures.load("llama", m, DataType.FLOAT32);
             try (LoraModel l = LoraModel.apply(model, lora(), m)) {
                 SftTrainerTest.Steps steps = new SftTrainerTest.Steps();
@@ -176,7 +186,7 @@ class DataParallelSftTest {
     @Test
     void aWorldSizeThatDoesNotDivideTheMicroBatchIsRefused() throws Exception {
         Collective three = new FakeWorld(3);
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+        try (NDManager m = NDManager.newBaseManager(device())) {
             DecoderModel model = SftFixtures.load("llama", m, DataType.FLOAT32);
             try (LoraModel l = LoraModel.apply(model, lora(), m)) {
                 assertThatThrownBy(() -> SftTrainer.builder(l, SftFixtures.encoder(tokenizer)).config(config())

@@ -59,6 +59,16 @@ class DataParallelGrpoTest {
         tokenizer.close();
     }
 
+    /** Device of the ranks' models (CPU; the GPU subclass re-runs on CUDA, sampling through CUDA graphs). */
+    protected Device device() {
+        return Device.cpu();
+    }
+
+    /** Scales the fp32 tolerances (GPU kernels sum in other orders). */
+    protected double slack() {
+        return device().isGpu() ? 10 : 1;
+    }
+
     private static long[] bytes(String s, long... tail) {
         long[] b = s.chars().mapToLong(c -> c).toArray();
         long[] out = new long[b.length + tail.length];
@@ -132,8 +142,8 @@ class DataParallelGrpoTest {
 
     private record Run(Map<String, float[]> params, List<GrpoStepMetrics> metrics) {}
 
-    private static Run onCompletions(Collective c, GrpoConfig cfg) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+    private Run onCompletions(Collective c, GrpoConfig cfg) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(device());
                 DecoderModel model = DecoderModel.load(EvalFixtures.model("qwen2"), m, DataType.FLOAT32);
                 LoraModel lora = LoraModel.apply(model, loraConfig(), m)) {
             List<GrpoStepMetrics> metrics = new ArrayList<>();
@@ -148,12 +158,12 @@ class DataParallelGrpoTest {
         }
     }
 
-    private static void assertClose(Map<String, float[]> actual, Map<String, float[]> expected) {
+    private void assertClose(Map<String, float[]> actual, Map<String, float[]> expected) {
         for (String k : expected.keySet()) {
             float[] a = actual.get(k);
             float[] e = expected.get(k);
             for (int i = 0; i < e.length; i++) {
-                assertThat(a[i]).as("%s[%d]", k, i).isCloseTo(e[i], within((float) (1e-4 * Math.abs(e[i]) + 1e-6)));
+                assertThat(a[i]).as("%s[%d]", k, i).isCloseTo(e[i], within((float) ((1e-4 * Math.abs(e[i]) + 1e-6) * slack())));
             }
         }
     }
@@ -182,14 +192,14 @@ class DataParallelGrpoTest {
                     assertThat(a.rewardsByFunction()).isEqualTo(e.rewardsByFunction());
                     assertThat(a.truncatedFraction()).isEqualTo(e.truncatedFraction());
                     assertThat(a.completionLength()).isEqualTo(e.completionLength());
-                    assertThat(a.loss()).isCloseTo(e.loss(), within(1e-5 * Math.abs(e.loss()) + 1e-7));
-                    assertThat(a.gradNorm()).isCloseTo(e.gradNorm(), within(1e-5 * e.gradNorm()));
+                    assertThat(a.loss()).isCloseTo(e.loss(), within((1e-5 * Math.abs(e.loss()) + 1e-7) * slack()));
+                    assertThat(a.gradNorm()).isCloseTo(e.gradNorm(), within(1e-5 * e.gradNorm() * slack()));
                     assertThat(a.gradClipped()).isEqualTo(e.gradClipped());
                     assertThat(a.clipFraction()).isCloseTo(e.clipFraction(), within(1e-6));
                     if (Double.isNaN(e.kl())) {
                         assertThat(a.kl()).isNaN();
                     } else {
-                        assertThat(a.kl()).isCloseTo(e.kl(), within(1e-5 * Math.abs(e.kl()) + 1e-8));
+                        assertThat(a.kl()).isCloseTo(e.kl(), within((1e-5 * Math.abs(e.kl()) + 1e-8) * slack()));
                     }
                 }
             }
@@ -217,8 +227,8 @@ class DataParallelGrpoTest {
 
     private record Sampled(Map<String, float[]> params, GrpoReport report, long rollouts, List<StepMetrics> reported) {}
 
-    private static Sampled sample(Collective c, Path checkpoints, Path log, TrainingListener... extra) throws Exception {
-        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+    private Sampled sample(Collective c, Path checkpoints, Path log, TrainingListener... extra) throws Exception {
+        try (NDManager m = NDManager.newBaseManager(device());
                 DecoderModel model = DecoderModel.load(EvalFixtures.model("qwen2"), m, DataType.FLOAT32);
                 LoraModel lora = LoraModel.apply(model, loraConfig(), m)) {
             List<StepMetrics> reported = new ArrayList<>();
@@ -259,7 +269,7 @@ class DataParallelGrpoTest {
             assertThat(a.completionTokens()).as("the same completions").isEqualTo(e.completionTokens());
             assertThat(a.reward().mean()).isEqualTo(e.reward().mean());
             assertThat(a.rewardsByFunction()).isEqualTo(e.rewardsByFunction());
-            assertThat(a.loss()).isCloseTo(e.loss(), within(1e-5 * Math.abs(e.loss()) + 1e-7));
+            assertThat(a.loss()).isCloseTo(e.loss(), within((1e-5 * Math.abs(e.loss()) + 1e-7) * slack()));
         }
         for (String k : ranks.get(0).params().keySet()) {
             assertThat(ranks.get(1).params().get(k)).as("replica %s", k).containsExactly(ranks.get(0).params().get(k));
@@ -319,7 +329,7 @@ class DataParallelGrpoTest {
             @Override
             public void close() {}
         };
-        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+        try (NDManager m = NDManager.newBaseManager(device());
                 DecoderModel model = DecoderModel.load(EvalFixtures.model("qwen2"), m, DataType.FLOAT32);
                 LoraModel lora = LoraModel.apply(model, loraConfig(), m)) {
             GrpoConfig cfg = GrpoConfig.builder().groupSize(2).promptsPerStep(3).rewards(rewards()).build();
