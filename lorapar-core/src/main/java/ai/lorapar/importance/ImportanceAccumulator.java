@@ -1,18 +1,14 @@
 package ai.lorapar.importance;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.index.NDIndex;
 import ai.lorapar.engine.Collective;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.lorapar.lora.LoraTensorName;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -121,10 +117,11 @@ public final class ImportanceAccumulator implements AutoCloseable {
 
     /**
      * Sums the accumulators of every rank of {@code collective} into each of them (data-parallel scoring:
-     * each rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of
-     * one flattened fp32 bucket (and the count). Afterwards every rank's {@link #result()} is the map of all
-     * ranks' examples. A rank that added nothing takes part with zeros; {@code params} (the tensors every
-     * rank scores, the same names and shapes) give their shapes. Nothing happens in a world of one.
+     * each rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of the
+     * sums' own arrays in place (the c10d collective flattens them into one fp32 bucket) with the count.
+     * Afterwards every rank's {@link #result()} is the map of all ranks' examples. A rank that added nothing takes part with zeros; {@code params} (the tensors every
+     * rank scores, the same names and shapes) give their shapes. One host read (the count). Nothing happens
+     * in a world of one.
      */
     public void allReduce(Collective collective, Map<String, NDArray> params) {
         checkOpen();
@@ -141,28 +138,11 @@ public final class ImportanceAccumulator implements AutoCloseable {
                     + " differ from the accumulated " + s1.keySet());
         }
         try (NDManager scope = manager.newSubManager()) {
-            List<NDArray> all = new ArrayList<>(s1.values());
+            NDList all = new NDList(s1.values());
             all.addAll(s2.values());
-            NDList flat = new NDList();
-            for (NDArray a : all) {
-                NDArray f = a.reshape(-1);
-                f.attach(scope);
-                flat.add(f);
-            }
-            NDArray bucket = NDArrays.concat(flat);
-            bucket.attach(scope);
             NDArray n = scope.create(new double[] {count});
-            NDList both = new NDList(bucket, n);
-            collective.allReduceSum(both);
-            long offset = 0;
-            for (NDArray a : all) {
-                NDArray slice = bucket.get(new NDIndex("{}:{}", offset, offset + a.size()));
-                slice.attach(scope);
-                offset += a.size();
-                NDArray v = slice.reshape(a.getShape());
-                v.attach(scope);
-                a.set(new NDIndex("..."), v);
-            }
+            all.add(n);
+            collective.allReduceSum(all); // in place; c10d sums the fp32 sums in one bucket
             count = Math.round(n.getDouble());
         }
     }

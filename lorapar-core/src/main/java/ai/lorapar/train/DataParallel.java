@@ -2,10 +2,8 @@ package ai.lorapar.train;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
@@ -13,9 +11,7 @@ import ai.lorapar.engine.Collective;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The pieces every data-parallel stage shares: which rows of a global batch a rank takes, the check that
@@ -25,10 +21,10 @@ import java.util.Map;
  * contiguous: batches grouped or sorted by length then give every rank rows of similar lengths, so the
  * ranks finish their passes at about the same time).
  *
- * <p><b>Gradients.</b> After the backward passes of a step, the gradients of the trainable parameters
- * are flattened into one bucket per dtype (one for an fp32 or a bf16 model), together with the step's
- * small metric sums (the loss), summed across ranks by one {@link Collective#allReduceSum} call, and
- * written back in place. DJL's autograd offers no per-parameter hook, so the reduction cannot overlap the
+ * <p><b>Gradients.</b> After the backward passes of a step, the gradients of the trainable parameters,
+ * together with the step's small metric sums (the loss), are summed across ranks by one
+ * {@link Collective#allReduceSum} call, in place; the c10d collective flattens them into one bucket per
+ * dtype (one for an fp32 or a bf16 model) for one NCCL all-reduce and writes the sums back. DJL's autograd offers no per-parameter hook, so the reduction cannot overlap the
  * backward pass as PyTorch's DDP does: it is one call after the last backward of the step. Each rank
  * divides its loss by the normaliser of the global step (known on the host to every rank), so the sum is
  * the single-process gradient of the global batch; the optimizer, its state, gradient clipping and the
@@ -80,63 +76,27 @@ public final class DataParallel {
 
     /**
      * Sums the gradients of {@code params} across the ranks, in place, with {@code extras} (small arrays,
-     * e.g. the step's loss) in the same call; returns the summed extras, in order, attached to
-     * {@code scope}. In a world of one nothing happens and {@code extras} are returned as they are.
-     * Every parameter must have a gradient (after at least one backward pass, or
-     * {@link #defineGradients}).
+     * e.g. the step's loss and metric sums, summed in place too) in the same call: one
+     * {@link Collective#allReduceSum} of the gradients' own arrays, which the collective sums in one flat
+     * bucket per dtype (c10d's {@code ProcessGroup}: one NCCL all-reduce per bucket, written back in place).
+     * Returns {@code extras}. Every parameter must have a gradient (after at least one backward pass, or
+     * {@link #defineGradients}). In a world of one nothing happens.
      */
     public static NDList allReduce(Collective collective, Collection<NDArray> params, NDList extras,
             NDManager scope) {
         if (collective.worldSize() == 1) {
             return extras;
         }
-        List<NDArray> grads = new ArrayList<>(params.size());
         try (NDManager s = scope.newSubManager()) {
+            NDList all = new NDList(params.size() + extras.size());
             for (NDArray p : params) {
-                NDArray g = p.getGradient();
-                g.attach(s); // a handle on the parameter's gradient; closing it leaves the gradient
-                grads.add(g);
+                NDArray g = p.getGradient(); // a handle on the parameter's gradient (same storage)
+                g.attach(s); // closing the handle leaves the gradient
+                all.add(g);
             }
-            // one bucket per dtype: the gradients, then the extras
-            Map<DataType, List<NDArray>> pieces = new LinkedHashMap<>();
-            List<NDArray> all = new ArrayList<>(grads);
             all.addAll(extras);
-            for (NDArray a : all) {
-                NDArray flat = a.reshape(-1);
-                flat.attach(s);
-                pieces.computeIfAbsent(a.getDataType(), k -> new ArrayList<>()).add(flat);
-            }
-            NDList buckets = new NDList();
-            for (List<NDArray> list : pieces.values()) {
-                NDArray b = list.size() == 1 ? list.get(0).duplicate() : NDArrays.concat(new NDList(list));
-                b.attach(s);
-                buckets.add(b);
-            }
-            collective.allReduceSum(buckets);
-            Map<DataType, NDArray> byType = new LinkedHashMap<>();
-            Map<DataType, long[]> offsets = new LinkedHashMap<>();
-            int k = 0;
-            for (DataType t : pieces.keySet()) {
-                byType.put(t, buckets.get(k++));
-                offsets.put(t, new long[1]);
-            }
-            NDList out = new NDList();
-            for (int i = 0; i < all.size(); i++) {
-                NDArray a = all.get(i);
-                long[] off = offsets.get(a.getDataType());
-                long n = a.size();
-                NDArray slice = byType.get(a.getDataType()).get(new NDIndex("{}:{}", off[0], off[0] + n));
-                off[0] += n;
-                NDArray value = slice.reshape(a.getShape());
-                if (i < grads.size()) {
-                    a.set(new NDIndex("..."), value); // in place: the optimizer reads the parameters' gradients
-                } else {
-                    NDArray kept = value.duplicate();
-                    kept.attach(scope);
-                    out.add(kept);
-                }
-            }
-            return out;
+            collective.allReduceSum(all);
+            return extras;
         }
     }
 
