@@ -211,6 +211,37 @@ class DataParallelGrpoTest {
         }
     }
 
+    /** An update with fewer prompts than ranks: ranks 2 and 3 have none and take part with zero gradients. */
+    @Test
+    void ranksWithoutPromptsTakePartWithZeroGradients() throws Exception {
+        GrpoConfig cfg = GrpoConfig.builder().groupSize(3).promptsPerStep(4).microBatchSize(4).learningRate(0.02)
+                .schedule(LearningRateSchedule.constant()).rewards(rewards()).build();
+        List<GrpoPrompt> two = PROMPTS.subList(0, 2);
+        List<long[]> completions = completions().get(0).subList(0, 6);
+        RankBody body = c -> {
+            try (NDManager m = NDManager.newBaseManager(device());
+                    DecoderModel model = DecoderModel.load(EvalFixtures.model("qwen2"), m, DataType.FLOAT32);
+                    LoraModel lora = LoraModel.apply(model, loraConfig(), m);
+                    GrpoTrainer trainer = GrpoTrainer.builder(lora).encoder(ExampleEncoder.builder(tokenizer).build())
+                            .config(cfg).collective(c).build()) {
+                trainer.start(1);
+                List<GrpoStepMetrics> metrics = trainer.stepWithCompletions(two, completions);
+                return new Run(snapshot(lora), metrics);
+            }
+        };
+        Run single = InProcessCollective.run(1, body::run).get(0);
+        List<Run> ranks = InProcessCollective.run(4, body::run);
+        for (Run r : ranks) {
+            assertClose(r.params(), single.params());
+            assertThat(r.metrics().get(0).completions()).isEqualTo(6);
+            assertThat(r.metrics().get(0).reward().mean()).isEqualTo(single.metrics().get(0).reward().mean());
+        }
+    }
+
+    private interface RankBody {
+        Run run(Collective c) throws Exception;
+    }
+
     private static List<Example> arithmetic() {
         List<Example> ex = new ArrayList<>();
         for (int i = 0; i < 6; i++) {
