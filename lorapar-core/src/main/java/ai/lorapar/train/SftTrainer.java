@@ -76,7 +76,7 @@ import java.util.Optional;
  * batch (equal up to floating-point summation order; with LoRA dropout the masks are drawn per rank's
  * rows, so they differ from one process's draw). The micro-batch size must be a multiple of the world
  * size. Only the leader writes checkpoints (the others wait for it) and calls listeners and the
- * evaluator; a checkpoint records positions in the global plan, so a run resumes on any world size that
+ * evaluator (the others wait for it in the next all-reduce: keep it under the collective's timeout); a checkpoint records positions in the global plan, so a run resumes on any world size that
  * divides the micro-batch size. Every rank must start from the same weights.
  *
  * <p>Full-parameter training of a small model runs through the same loop with

@@ -70,7 +70,9 @@ import java.util.Random;
  * dropout, no clipping), then the W ranks train together on the same batches from the same start; rank 0
  * compares and prints {@code CHECK dist sft max_rel_diff=... grad_norm_rel_diff=... loss_rel_diff=... PASS|FAIL}:
  * {@code max_rel_diff} is the largest |data parallel − alone| of a LoRA element over the largest update of
- * its tensor (Adam is scale-invariant, so the gradient norms and losses of every step are compared too).
+ * its tensor (Adam is scale-invariant, so the gradient norms and losses of every step are compared too);
+ * PASS when it is below 1e-2 and the largest relative differences of the steps' gradient norms and losses
+ * are below 1e-3.
  */
 public final class DistributedBenchmark {
     private DistributedBenchmark() {}
@@ -313,8 +315,11 @@ public final class DistributedBenchmark {
                 gradRel = Math.max(gradRel, Math.abs(d.gradNorm() - a.gradNorm()) / Math.abs(a.gradNorm()));
                 lossRel = Math.max(lossRel, Math.abs(d.loss() - a.loss()) / Math.abs(a.loss()));
             }
-            boolean pass = together.steps().size() == alone.steps().size() && maxRel < 1e-2 && gradRel < 1e-4
-                    && lossRel < 1e-4;
+            // fp32 with other batch shapes on the GPU sums in other orders (~1e-6); a wrong normalisation or a missing
+            // reduction is off by tens of percent. Adam's g/(|g| + ε) can amplify the rounding for |g| near ε, hence
+            // the parameters' looser bound (relative to the largest update of the tensor)
+            boolean pass = together.steps().size() == alone.steps().size() && maxRel < 1e-2 && gradRel < 1e-3
+                    && lossRel < 1e-3;
             System.out.printf(Locale.ROOT, "CHECK dist sft max_rel_diff=%.3e grad_norm_rel_diff=%.3e loss_rel_diff=%.3e %s"
                     + " [world %d, %s fp32, %d steps of %d x %d tokens, vs one process on the same batches]%n", maxRel,
                     gradRel, lossRel, pass ? "PASS" : "FAIL", c.worldSize(), o.shape, o.checkSteps, o.batch, o.tokens);
