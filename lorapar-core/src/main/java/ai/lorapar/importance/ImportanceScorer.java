@@ -21,6 +21,7 @@ import ai.lorapar.model.AnswerPositions;
 import ai.lorapar.model.CausalLmLoss;
 import ai.lorapar.model.CausalLmObjective;
 import ai.lorapar.model.DecoderModel;
+import ai.lorapar.train.DataParallel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -260,7 +261,7 @@ public final class ImportanceScorer {
         everyRank.sort(Comparator.comparingInt(EncodedExample::length).reversed());
         int globalTotal = everyRank.size();
         // data parallel: this rank's share, strided so that every rank gets rows of every length
-        List<EncodedExample> sorted = ai.lorapar.train.DataParallel.share(everyRank, collective);
+        List<EncodedExample> sorted = DataParallel.share(everyRank, collective);
         int total = sorted.size();
         int world = collective.worldSize();
         long t0 = System.nanoTime();

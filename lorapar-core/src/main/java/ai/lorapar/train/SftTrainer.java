@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.data.EncodedDataset;
 import ai.lorapar.data.EncodedExample;
@@ -370,7 +372,7 @@ public final class SftTrainer {
         }
         if (loss == null) { // no row on this rank in the whole step: zero gradients for the all-reduce
             DataParallel.defineGradients(target.parameters().values(), scope);
-            loss = scope.zeros(new ai.djl.ndarray.types.Shape(), ai.djl.ndarray.types.DataType.FLOAT32);
+            loss = scope.zeros(new Shape(), DataType.FLOAT32);
         }
         return loss;
     }
