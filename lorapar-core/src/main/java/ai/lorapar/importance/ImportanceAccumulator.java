@@ -1,6 +1,8 @@
 package ai.lorapar.importance;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.lorapar.engine.Collective;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -111,6 +113,38 @@ public final class ImportanceAccumulator implements AutoCloseable {
         NDArray w = a.toType(DataType.FLOAT32, true);
         w.attach(scope);
         return w;
+    }
+
+    /**
+     * Sums the accumulators of every rank of {@code collective} into each of them (data-parallel scoring:
+     * each rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of the
+     * sums' own arrays in place (the c10d collective flattens them into one fp32 bucket) with the count.
+     * Afterwards every rank's {@link #result()} is the map of all ranks' examples. A rank that added nothing takes part with zeros; {@code params} (the tensors every
+     * rank scores, the same names and shapes) give their shapes. One host read (the count). Nothing happens
+     * in a world of one.
+     */
+    public void allReduce(Collective collective, Map<String, NDArray> params) {
+        checkOpen();
+        if (collective.worldSize() == 1) {
+            return;
+        }
+        if (s1.isEmpty()) {
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                s1.put(e.getKey(), manager.zeros(e.getValue().getShape(), DataType.FLOAT32, e.getValue().getDevice()));
+                s2.put(e.getKey(), manager.zeros(e.getValue().getShape(), DataType.FLOAT32, e.getValue().getDevice()));
+            }
+        } else if (!s1.keySet().equals(params.keySet())) {
+            throw new IllegalArgumentException("parameters " + new TreeMap<>(params).keySet()
+                    + " differ from the accumulated " + s1.keySet());
+        }
+        try (NDManager scope = manager.newSubManager()) {
+            NDList all = new NDList(s1.values());
+            all.addAll(s2.values());
+            NDArray n = scope.create(new double[] {count});
+            all.add(n);
+            collective.allReduceSum(all); // in place; c10d sums the fp32 sums in one bucket
+            count = Math.round(n.getDouble());
+        }
     }
 
     /** Number of examples added so far. */

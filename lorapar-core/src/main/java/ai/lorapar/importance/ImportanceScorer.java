@@ -13,6 +13,7 @@ import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.SystemLabel;
 import ai.lorapar.data.TokenBatch;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.lora.LoraLayer;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.lora.PerExampleGradients;
@@ -20,6 +21,7 @@ import ai.lorapar.model.AnswerPositions;
 import ai.lorapar.model.CausalLmLoss;
 import ai.lorapar.model.CausalLmObjective;
 import ai.lorapar.model.DecoderModel;
+import ai.lorapar.train.DataParallel;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,6 +66,13 @@ import java.util.stream.Collectors;
  * adapters, an empty example list, a list none of whose examples fits, and token ids outside the
  * model's vocabulary (naming the example). A non-finite loss names the example.
  *
+ * <p><b>Several processes (data parallel).</b> With {@link Builder#collective} every rank calls
+ * {@code score} with the same examples on its own copy of the model: all draw the same sample, rank r of W
+ * scores examples r, r + W, … of it (longest first), and the ranks' Σ g·φ, Σ (g·φ)² and counts are summed
+ * ({@link ImportanceAccumulator#allReduce}), so every rank returns the map of the whole sample (equal to
+ * one process's up to floating-point summation order). The leader alone calls the listener. A non-finite
+ * loss on any rank makes every rank fail.
+ *
  * <p>Immutable; one scoring run at a time per model (it opens a gradient collector).
  */
 public final class ImportanceScorer {
@@ -81,13 +90,15 @@ public final class ImportanceScorer {
     private final long seed;
     private final int batchSize;
     private final ImportanceListener listener;
+    private final Collective collective;
 
     private ImportanceScorer(Builder b) {
         this.encoder = b.encoder;
         this.examples = b.examples;
         this.seed = b.seed;
         this.batchSize = b.batchSize;
-        this.listener = b.listener;
+        this.listener = b.collective.isLeader() ? b.listener : ImportanceListener.none();
+        this.collective = b.collective;
     }
 
     /**
@@ -246,9 +257,13 @@ public final class ImportanceScorer {
         long padId = encoder != null && encoder.padId() >= 0 && encoder.padId() < model.config().vocabSize()
                 ? encoder.padId() : 0; // pads are neither attended to nor counted: any id in the vocabulary will do
         // longest first: rows of similar length share a batch (less padding) and the peak comes first
-        List<EncodedExample> sorted = new ArrayList<>(chosen);
-        sorted.sort(Comparator.comparingInt(EncodedExample::length).reversed());
+        List<EncodedExample> everyRank = new ArrayList<>(chosen);
+        everyRank.sort(Comparator.comparingInt(EncodedExample::length).reversed());
+        int globalTotal = everyRank.size();
+        // data parallel: this rank's share, strided so that every rank gets rows of every length
+        List<EncodedExample> sorted = DataParallel.share(everyRank, collective);
         int total = sorted.size();
+        int world = collective.worldSize();
         long t0 = System.nanoTime();
         Engine engine = model.manager().getEngine();
         try (ImportanceAccumulator acc = new ImportanceAccumulator(model.manager());
@@ -269,18 +284,39 @@ public final class ImportanceScorer {
                     }
                     acc.addBatch(lora.parameters(), pe.gradients());
                 }
-                listener.progress(source, Math.min(total, from + batchSize), total);
+                listener.progress(source, Math.min(globalTotal, Math.min(total, from + batchSize) * world), globalTotal);
             }
-            float[] values = NDArrays.concat(perRow).toFloatArray(); // one read-back for the whole run
+            // one read-back for the whole run
+            float[] values = perRow.isEmpty() ? new float[0] : NDArrays.concat(perRow).toFloatArray();
             double meanLoss = 0;
+            int nonFinite = -1;
             for (int i = 0; i < values.length; i++) {
-                if (!Float.isFinite(values[i])) {
-                    throw new IllegalStateException(source + ": the loss of example " + describe(sorted.get(i).example())
-                            + " is " + values[i] + ", so its gradients and the importance are not finite; check the"
-                            + " model's dtype (fp16 overflows more easily than bf16/fp32) and the adapter's values");
+                if (!Float.isFinite(values[i]) && nonFinite < 0) {
+                    nonFinite = i;
                 }
                 meanLoss += values[i];
             }
+            double nonFiniteRanks = nonFinite >= 0 ? 1 : 0;
+            if (world > 1) { // every rank learns whether any failed, so all stop together
+                try (NDManager s = model.manager().newSubManager()) {
+                    NDArray both = s.create(new double[] {nonFiniteRanks, nonFinite >= 0 ? 0 : meanLoss});
+                    collective.allReduceSum(new NDList(both));
+                    double[] r = both.toDoubleArray();
+                    nonFiniteRanks = r[0];
+                    meanLoss = r[1];
+                }
+            }
+            if (nonFinite >= 0) {
+                throw new IllegalStateException(source + ": the loss of example " + describe(sorted.get(nonFinite).example())
+                        + " is " + values[nonFinite] + ", so its gradients and the importance are not finite; check the"
+                        + " model's dtype (fp16 overflows more easily than bf16/fp32) and the adapter's values");
+            }
+            if (nonFiniteRanks > 0) {
+                throw new IllegalStateException(source + ": the loss of an example scored by another rank is not finite"
+                        + " (that rank names it), so the importance is not finite");
+            }
+            acc.allReduce(collective, lora.parameters());
+            total = globalTotal;
             ImportanceMap map = acc.result();
             LOG.info("{}: importance of {} elements over {} examples ({} skipped), mean answer loss {}, {} s",
                     source, map.elementCount(), total, skipped.size(), String.format(Locale.ROOT, "%.4f", meanLoss / total),
@@ -393,8 +429,18 @@ public final class ImportanceScorer {
         private long seed = DEFAULT_SEED;
         private int batchSize = DEFAULT_BATCH_SIZE;
         private ImportanceListener listener = ImportanceListener.none();
+        private Collective collective = Collective.single();
 
         private Builder() {}
+
+        /**
+         * Scores data-parallel with the ranks of {@code collective} (default {@link Collective#single()}):
+         * each rank scores its share of the sample and the sums are added across ranks (see the class comment).
+         */
+        public Builder collective(Collective collective) {
+            this.collective = Objects.requireNonNull(collective, "collective");
+            return this;
+        }
 
         /** How examples become ids (template, answer-only labels, maximum length); needed to score {@link Example}s. */
         public Builder encoder(ExampleEncoder encoder) {

@@ -1,14 +1,18 @@
 package ai.lorapar.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.data.EncodedDataset;
 import ai.lorapar.data.EncodedExample;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.TokenBatch;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.model.DecoderModel;
 import org.slf4j.Logger;
@@ -65,6 +69,18 @@ import java.util.Optional;
  * mask or data is refused ({@link CheckpointMismatchException}); a checkpoint of a completed stage is
  * restored and nothing is trained.
  *
+ * <p><b>Several processes (data parallel).</b> With {@link StageBuilder#collective} every rank runs this
+ * loop on its own copy of the model with the same examples and config: the batch plan above is the
+ * global one (every rank computes it), each micro-batch of it is split across the ranks (rank r takes rows
+ * r, r + W, …; {@link DataParallel}), each rank weights its rows' token losses by the normaliser of the
+ * global step, and the gradients (with the loss) are summed across ranks in one all-reduce after the
+ * step's last backward pass; so every rank steps with the gradient one process would have on the whole
+ * batch (equal up to floating-point summation order; with LoRA dropout the masks are drawn per rank's
+ * rows, so they differ from one process's draw). The micro-batch size must be a multiple of the world
+ * size. Only the leader writes checkpoints (the others wait for it) and calls listeners and the
+ * evaluator (the others wait for it in the next all-reduce: keep it under the collective's timeout); a checkpoint records positions in the global plan, so a run resumes on any world size that
+ * divides the micro-batch size. Every rank must start from the same weights.
+ *
  * <p>Full-parameter training of a small model runs through the same loop with
  * {@link #builder(TrainingTarget, ExampleEncoder)} and {@link TrainingTarget#fullParameters}.
  */
@@ -85,6 +101,7 @@ public final class SftTrainer {
     private final Evaluator evaluator;
     private final int evaluateEvery;
     private final String stage;
+    private final Collective collective;
 
     private SftTrainer(Builder b) {
         this.target = b.target;
@@ -92,10 +109,12 @@ public final class SftTrainer {
         this.masks = b.masks;
         this.config = b.config;
         StageBuilder.StageOptions o = b.options();
-        this.listeners = o.listeners();
+        this.collective = o.collective();
+        // the leader reports and evaluates for the job
+        this.listeners = collective.isLeader() ? o.listeners() : List.of();
         this.store = o.store();
         this.checkpointEvery = o.checkpointEvery();
-        this.evaluator = o.evaluator();
+        this.evaluator = collective.isLeader() ? o.evaluator() : null;
         this.evaluateEvery = o.evaluateEvery();
         this.stage = o.stage();
     }
@@ -223,6 +242,9 @@ public final class SftTrainer {
                 try (NDManager stepScope = model.manager().newSubManager()) {
                     NDArray stepLoss = forwardBackward(model, micro, pos.microBatchesDone, enc.padId(), stepScope);
                     out = outcome(micro);
+                    // the ranks' gradients and losses summed: every rank steps with the global batch's gradient
+                    stepLoss = DataParallel.allReduce(collective, params.values(), new NDList(stepLoss), stepScope)
+                            .get(0);
                     r = takeStep(optimizer, stepLoss, stepNumber);
                 }
                 optimizer.zeroGradients();
@@ -251,11 +273,17 @@ public final class SftTrainer {
                     TrainerState st = new TrainerState(stage, pos.step, total, pos.epoch, pos.microBatchInEpoch,
                             pos.microBatchesDone, pos.examplesSeen, pos.tokens, pos.answerTokens, pos.step == total,
                             pos.lastLoss, fingerprints, digest, null);
-                    Path written = store.write(pos.step,
-                            tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
-                    lastCheckpoint = written;
-                    long s = pos.step;
-                    listeners.forEach(l -> l.onCheckpoint(stage, s, written));
+                    if (collective.isLeader()) {
+                        Path written = store.write(pos.step,
+                                tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
+                        lastCheckpoint = written;
+                        long s = pos.step;
+                        listeners.forEach(l -> l.onCheckpoint(stage, s, written));
+                    }
+                    collective.barrier(); // nobody reads a half-written checkpoint
+                    if (!collective.isLeader()) {
+                        lastCheckpoint = store.latest().orElse(null);
+                    }
                 }
                 if (pos.step % config.loggingSteps() == 0 || pos.step == total) {
                     double seconds = (System.nanoTime() - windowStart) / 1e9;
@@ -313,7 +341,13 @@ public final class SftTrainer {
         // back to back (on a GPU a host-to-device copy waits for the work queued before it)
         List<TokenBatch> batches = new ArrayList<>(micro.size());
         List<SftLoss.Targets> targets = new ArrayList<>(micro.size());
-        for (List<EncodedExample> mb : micro) {
+        for (List<EncodedExample> global : micro) {
+            List<EncodedExample> mb = DataParallel.share(global, collective); // the global step's weights, this rank's rows
+            if (mb.isEmpty()) {
+                batches.add(null);
+                targets.add(null);
+                continue;
+            }
             TokenBatch batch = TokenBatch.of(mb, padId, scope);
             batches.add(batch);
             targets.add(SftLoss.targets(model, batch, rowWeights(mb, sizes.answerTokens(), sizes.examples()), scope));
@@ -321,6 +355,9 @@ public final class SftTrainer {
         NDArray loss = null;
         for (int i = 0; i < micro.size(); i++) {
             target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
+            if (batches.get(i) == null) {
+                continue; // this rank's share of the micro-batch is empty (the last, short one of an epoch)
+            }
             try (TokenBatch batch = batches.get(i)) {
                 NDArray part;
                 try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
@@ -332,6 +369,10 @@ public final class SftTrainer {
                 part.close();
                 loss = loss == null ? detached : attach(loss.add(detached), scope);
             }
+        }
+        if (loss == null) { // no row on this rank in the whole step: zero gradients for the all-reduce
+            DataParallel.defineGradients(target.parameters().values(), scope);
+            loss = scope.zeros(new Shape(), DataType.FLOAT32);
         }
         return loss;
     }
@@ -441,6 +482,9 @@ public final class SftTrainer {
                     }
                 }
             }
+            StageOptions o = options();
+            DataParallel.requireDivides(o.collective(), "the micro-batch size (the global micro-batch, split across the ranks)",
+                    config.microBatchSize());
             return new SftTrainer(this);
         }
     }

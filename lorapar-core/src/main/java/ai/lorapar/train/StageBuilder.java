@@ -1,5 +1,7 @@
 package ai.lorapar.train;
 
+import ai.lorapar.engine.Collective;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -8,8 +10,8 @@ import java.util.Objects;
 
 /**
  * What the builder of every training stage ({@link SftTrainer}, {@code GrpoTrainer}) takes besides the
- * stage's own settings: listeners, checkpoints, a periodic evaluation and the stage's name. Each setter
- * checks its value and names what is wrong.
+ * stage's own settings: listeners, checkpoints, a periodic evaluation, the stage's name and the
+ * {@link Collective} of a data-parallel run. Each setter checks its value and names what is wrong.
  *
  * @param <B> the concrete builder, returned by the setters
  */
@@ -21,6 +23,7 @@ public abstract class StageBuilder<B extends StageBuilder<B>> {
     private Evaluator evaluator;
     private int evaluateEvery;
     private String stage;
+    private Collective collective = Collective.single();
 
     /** @param defaultStage the stage's name unless {@link #stageName} changes it */
     protected StageBuilder(String defaultStage) {
@@ -83,10 +86,22 @@ public abstract class StageBuilder<B extends StageBuilder<B>> {
         return self();
     }
 
+    /**
+     * Trains data-parallel with the ranks of {@code collective} (default {@link Collective#single()}: one
+     * process). Every rank builds the same trainer on its own copy of the model and calls {@code train} with
+     * the same examples; each takes its share of every global batch, gradients are summed across ranks before
+     * each optimizer step, and the result equals one process training on the whole batch (up to
+     * floating-point summation order). The leader alone writes checkpoints and reports to listeners.
+     */
+    public B collective(Collective collective) {
+        this.collective = Objects.requireNonNull(collective, "collective");
+        return self();
+    }
+
     /** The settings made so far, for the stage's constructor. */
     protected StageOptions options() {
         return new StageOptions(List.copyOf(listeners), checkpointFolder, checkpointEvery, keepCheckpoints, evaluator,
-                evaluateEvery, stage);
+                evaluateEvery, stage, collective);
     }
 
     /**
@@ -99,9 +114,10 @@ public abstract class StageBuilder<B extends StageBuilder<B>> {
      * @param evaluator the periodic evaluation, or null
      * @param evaluateEvery its interval in optimizer steps (when there is one)
      * @param stage the stage's name
+     * @param collective the ranks of a data-parallel run ({@link Collective#single()} for one process)
      */
     public record StageOptions(List<TrainingListener> listeners, Path checkpointFolder, int checkpointEvery,
-            int keepCheckpoints, Evaluator evaluator, int evaluateEvery, String stage) {
+            int keepCheckpoints, Evaluator evaluator, int evaluateEvery, String stage, Collective collective) {
         /** The checkpoint store of these settings, or null when no checkpoint is written. */
         public CheckpointStore store() {
             return checkpointFolder == null ? null : new CheckpointStore(checkpointFolder, keepCheckpoints);

@@ -3,6 +3,7 @@ package ai.lorapar.train;
 import ai.djl.ndarray.NDArray;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.partition.StageMasks;
@@ -88,10 +89,19 @@ public final class TwoStageTrainer {
      * @param listeners the run's listeners
      * @param evaluator the run's evaluator, or null
      * @param evaluateEvery optimizer steps between evaluations (0 without an evaluator)
+     * @param collective the ranks of a data-parallel run ({@link Collective#single()} for one process)
      */
     public record StageContext(String stage, LoraModel lora, ExampleEncoder encoder, Map<String, NDArray> masks,
             Path checkpointFolder, int checkpointEvery, int keepCheckpoints, List<TrainingListener> listeners,
-            Evaluator evaluator, int evaluateEvery) {}
+            Evaluator evaluator, int evaluateEvery, Collective collective) {
+        /** A context of one process. */
+        public StageContext(String stage, LoraModel lora, ExampleEncoder encoder, Map<String, NDArray> masks,
+                Path checkpointFolder, int checkpointEvery, int keepCheckpoints, List<TrainingListener> listeners,
+                Evaluator evaluator, int evaluateEvery) {
+            this(stage, lora, encoder, masks, checkpointFolder, checkpointEvery, keepCheckpoints, listeners, evaluator,
+                    evaluateEvery, Collective.single());
+        }
+    }
 
     private final LoraModel lora;
     private final ExampleEncoder encoder;
@@ -106,6 +116,7 @@ public final class TwoStageTrainer {
     private final List<TrainingListener> listeners;
     private final Evaluator evaluator;
     private final int evaluateEvery;
+    private final Collective collective;
 
     private TwoStageTrainer(Builder b) {
         this.lora = b.lora;
@@ -121,6 +132,7 @@ public final class TwoStageTrainer {
         this.listeners = List.copyOf(b.listeners);
         this.evaluator = b.evaluator;
         this.evaluateEvery = b.evaluateEvery;
+        this.collective = b.collective;
     }
 
     /**
@@ -203,7 +215,7 @@ public final class TwoStageTrainer {
 
         // ---- stage 1: SFT on System 1 under the stage-1 mask
         SftTrainer.Builder s1 = SftTrainer.builder(lora, encoder).config(sft)
-                .masks(masks == null ? null : masks.stage1()).listeners(listeners);
+                .masks(masks == null ? null : masks.stage1()).listeners(listeners).collective(collective);
         if (checkpointFolder != null) {
             s1.checkpoints(checkpointFolder.resolve(SftTrainer.STAGE), checkpointEvery).keepCheckpoints(keepCheckpoints);
         }
@@ -219,7 +231,7 @@ public final class TwoStageTrainer {
             StageContext ctx = new StageContext(stage2Name, lora, encoder, masks == null ? null : masks.stage2(),
                     checkpointFolder == null ? null : checkpointFolder.resolve(stage2Name),
                     checkpointFolder == null ? 0 : checkpointEvery, keepCheckpoints, listeners, evaluator,
-                    evaluator == null ? 0 : evaluateEvery);
+                    evaluator == null ? 0 : evaluateEvery, collective);
             reports.add(stage2.run(ctx, system2));
         }
         return new TrainingReport(reports);
@@ -242,6 +254,7 @@ public final class TwoStageTrainer {
         private final List<TrainingListener> listeners = new ArrayList<>();
         private Evaluator evaluator;
         private int evaluateEvery;
+        private Collective collective = Collective.single();
 
         private Builder(LoraModel lora, ExampleEncoder encoder, Recipe recipe) {
             this.lora = Objects.requireNonNull(lora, "lora");
@@ -332,6 +345,15 @@ public final class TwoStageTrainer {
             }
             this.evaluator = Objects.requireNonNull(evaluator, "evaluator");
             this.evaluateEvery = everySteps;
+            return this;
+        }
+
+        /**
+         * Trains both stages data-parallel with the ranks of {@code collective} (default
+         * {@link Collective#single()}); see {@link StageBuilder#collective}.
+         */
+        public Builder collective(Collective collective) {
+            this.collective = Objects.requireNonNull(collective, "collective");
             return this;
         }
 

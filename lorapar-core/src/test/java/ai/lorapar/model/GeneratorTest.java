@@ -122,6 +122,31 @@ class GeneratorTest {
         }
     }
 
+    /**
+     * Data-parallel sampling: rows sampled in separate calls, each with its rows' share of the whole batch's
+     * noise, get the tokens of the whole batch sampled at once (fp32: the logits of a smaller batch round alike).
+     */
+    @Test
+    void rowsWithTheirShareOfTheWholeBatchsNoiseSampleWhatTheWholeBatchSamples() throws Exception {
+        Assumptions.assumeTrue(dtype() == DataType.FLOAT32, "token identity across batch shapes is checked in fp32");
+        try (NDManager m = manager(); DecoderModel model = load("llama", m)) {
+            List<long[]> prompts = prompts("llama", m);
+            Generator g = new Generator(model);
+            SamplingConfig cfg = SamplingConfig.sample(8, 1.0, 42);
+            GenerationResult whole = g.generate(prompts, cfg);
+            GenerationResult even = g.generate(List.of(prompts.get(0), prompts.get(2)), cfg, 3, new long[] {0, 2});
+            GenerationResult odd = g.generate(List.of(prompts.get(1)), cfg, 3, new long[] {1});
+            assertThat(even.sequences().get(0).tokens()).containsExactly(whole.sequences().get(0).tokens());
+            assertThat(even.sequences().get(1).tokens()).containsExactly(whole.sequences().get(2).tokens());
+            assertThat(odd.sequences().get(0).tokens()).containsExactly(whole.sequences().get(1).tokens());
+            // without the whole batch's noise a row draws other tokens (the check above is not vacuous)
+            GenerationResult alone = g.generate(List.of(prompts.get(1)), cfg);
+            assertThat(alone.sequences().get(0).tokens()).isNotEqualTo(whole.sequences().get(1).tokens());
+            assertThatThrownBy(() -> g.generate(List.of(prompts.get(1)), cfg, 3, new long[] {3}))
+                    .hasMessageContaining("noise row 3 outside a batch of 3");
+        }
+    }
+
     @Test
     void stopsOnStopTokenPerRow() throws Exception {
         try (NDManager m = manager(); DecoderModel model = load("llama", m)) {

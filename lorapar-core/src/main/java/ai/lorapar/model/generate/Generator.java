@@ -117,6 +117,31 @@ public final class Generator {
      * @return the generated ids and log-probabilities
      */
     public GenerationResult generate(List<long[]> prompts, SamplingConfig config) {
+        return generate(prompts, config, -1, null);
+    }
+
+    /**
+     * {@link #generate(List, SamplingConfig)} with the random draws of some rows of a larger batch: every
+     * sampling step draws the noise of a batch of {@code noiseBatch} rows, as a call with that many prompts
+     * and the same seed would, and row i of {@code prompts} uses row {@code noiseRows[i]} of it. A batch split
+     * across processes (data-parallel GRPO) so samples what the whole batch samples in one process: each row's
+     * draws depend on its index in the whole batch, not on the process (its tokens may still differ where the
+     * logits' rounding, which depends on the batch, tips a near-tie).
+     *
+     * @param noiseBatch rows of the whole batch (at least {@code prompts.size()})
+     * @param noiseRows each prompt's row in the whole batch, distinct, in {@code [0, noiseBatch)}
+     */
+    public GenerationResult generate(List<long[]> prompts, SamplingConfig config, int noiseBatch, long[] noiseRows) {
+        if (noiseRows != null) {
+            if (noiseRows.length != prompts.size()) {
+                throw new IllegalArgumentException(prompts.size() + " prompts but " + noiseRows.length + " noise rows");
+            }
+            for (long r : noiseRows) {
+                if (r < 0 || r >= noiseBatch) {
+                    throw new IllegalArgumentException("noise row " + r + " outside a batch of " + noiseBatch);
+                }
+            }
+        }
         if (prompts.isEmpty()) {
             return new GenerationResult(List.of());
         }
@@ -152,7 +177,7 @@ public final class Generator {
             }
             NDArray ids = scope.create(flatIds, new Shape(batch, promptLen));
             NDArray mask = scope.create(flatMask, new Shape(batch, promptLen));
-            Decoding run = new Decoding(scope, batch, config, stops, pad);
+            Decoding run = new Decoding(scope, batch, config, stops, pad, noiseBatch, noiseRows);
             DecodeMode used = DecodeMode.EAGER;
             try (KvCache cache = model.newCache(scope, batch, capacity)) {
                 NDArray logits = model.forward(ids, mask, cache, false, true);
@@ -242,7 +267,8 @@ public final class Generator {
         /** Tokens produced so far (host-side count of steps run). */
         int produced;
 
-        Decoding(NDManager scope, int batch, SamplingConfig config, long[] stops, long pad) {
+        Decoding(NDManager scope, int batch, SamplingConfig config, long[] stops, long pad, int noiseBatch,
+                long[] noiseRows) {
             this.scope = scope;
             this.config = config;
             this.batch = batch;
@@ -266,7 +292,7 @@ public final class Generator {
             this.stopArr = scope.create(stops).reshape(1, stops.length);
             this.stop0 = scope.create(stops[0]);
             this.zeroI = scope.create(0);
-            this.filters = new Filters(scope, config);
+            this.filters = new Filters(scope, config, noiseBatch, noiseRows);
         }
 
         /** Runs {@code step} and counts its token. */
@@ -380,12 +406,21 @@ public final class Generator {
         final NDArray posInf;
         final NDArray temperature;
         final NDArray topP;
+        /** Rows of the whole batch's noise this batch uses, or null (its own noise). */
+        final NDIndex noiseRows;
+        final int noiseBatch;
 
         Filters(NDManager manager, SamplingConfig c) {
+            this(manager, c, -1, null);
+        }
+
+        Filters(NDManager manager, SamplingConfig c, int noiseBatch, long[] noiseRows) {
             this.negInf = manager.create(Float.NEGATIVE_INFINITY);
             this.posInf = manager.create(Float.POSITIVE_INFINITY);
             this.temperature = manager.create(c.temperature());
             this.topP = manager.create(c.topP());
+            this.noiseBatch = noiseBatch;
+            this.noiseRows = noiseRows == null ? null : new NDIndex("{}, :", manager.create(noiseRows)); // on the device once
         }
     }
 
@@ -414,7 +449,10 @@ public final class Generator {
             NDArray threshold = kept.min(new int[] {-1}, true);
             z = NDArrays.where(z.gte(threshold), z, negInf);
         }
-        NDArray u = logits.getManager().randomUniform(Float.MIN_NORMAL, 1f, z.getShape(), DataType.FLOAT32);
+        NDArray u = f.noiseRows == null
+                ? logits.getManager().randomUniform(Float.MIN_NORMAL, 1f, z.getShape(), DataType.FLOAT32)
+                : logits.getManager().randomUniform(Float.MIN_NORMAL, 1f, new Shape(f.noiseBatch, vocab), DataType.FLOAT32)
+                        .get(f.noiseRows); // this batch's rows of the whole batch's draw
         // z + Gumbel noise, -log(-log u), written as z - log(-log u) (the same value: negation is exact)
         return z.sub(u.log().neg().log()).argMax(-1);
     }

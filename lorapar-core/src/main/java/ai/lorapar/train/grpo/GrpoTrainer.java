@@ -1,6 +1,7 @@
 package ai.lorapar.train.grpo;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -14,7 +15,9 @@ import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;
 import ai.lorapar.model.tokenizer.TextTokenizer;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.train.CheckpointMismatchException;
+import ai.lorapar.train.DataParallel;
 import ai.lorapar.train.CheckpointStore;
 import ai.lorapar.train.Evaluator;
 import ai.lorapar.train.Fingerprints;
@@ -119,6 +122,24 @@ import java.util.function.Consumer;
  * {@code /std}, {@code kl}, {@code clip_ratio}, {@code completion_length}, {@code truncated_ratio},
  * {@code grad_clipped}, {@code completion_tokens_per_second} and {@code seconds_rollout|rewards|reference|policy|optimizer}.
  *
+ * <p><b>Several processes (data parallel).</b> With {@link StageBuilder#collective} every rank runs this
+ * loop on its own copy of the model with the same prompts and config: the prompt order and every update's
+ * prompts are the global ones; of each rollout's {@link GrpoConfig#promptsPerStep()} prompts rank r of W
+ * samples prompts r, r + W, … ({@link DataParallel}), G completions each, so a group never spans ranks and
+ * its advantages are the same as in one process. The completions' rewards, lengths and truncation flags are
+ * gathered (one all-reduce per update) in the global order, so the loss normaliser (completions or
+ * completion tokens of the whole update) and every reported metric equal one process's on the same
+ * completions; the gradients, loss and KL/clip sums are summed across ranks in one all-reduce after the
+ * step's backward passes (the NaN guard and the optimizer see the sums). Sampling: the seed of a rollout
+ * is (seed, rollout index) on every rank, and each completion takes the random draws of its row in the whole
+ * rollout ({@link Generator#generate(List, SamplingConfig, int, long[])}), so W ranks sample the completions
+ * one process samples (the same tokens up to the logits' rounding, which depends on the batch's shape: on
+ * the CPU in fp32 a 2-rank run equals a 1-rank run, tested; on a GPU in bf16 a near-tie can tip), at the
+ * cost of drawing the whole rollout's noise on every rank. {@link GrpoConfig#promptsPerStep()} must be a
+ * multiple of the world size. Only the leader writes checkpoints (the others wait for it), calls the listeners and the
+ * evaluator, and writes the completion log (its own share of the completions); a checkpoint records global
+ * positions, so a run resumes on any world size that divides the prompts per rollout.
+ *
  * <p>Not thread-safe; one trainer per model at a time. Close it to free the optimizer state.
  */
 public final class GrpoTrainer implements AutoCloseable {
@@ -147,6 +168,7 @@ public final class GrpoTrainer implements AutoCloseable {
     private final Generator generator;
     private final long[] eosIds;
     private final long padId;
+    private final Collective collective;
 
     private MaskedAdamW optimizer;
     private long totalSteps;
@@ -164,13 +186,15 @@ public final class GrpoTrainer implements AutoCloseable {
         this.model = b.lora.model();
         this.config = b.config;
         this.masks = b.masks;
-        this.listener = b.listener;
-        this.completionLog = b.completionLog;
         StageBuilder.StageOptions o = b.stageOptions();
-        this.trainingListeners = o.listeners();
+        this.collective = o.collective();
+        boolean leader = collective.isLeader(); // the leader reports, evaluates and logs for the job
+        this.listener = leader ? b.listener : GrpoListener.none();
+        this.completionLog = leader ? b.completionLog : null;
+        this.trainingListeners = leader ? o.listeners() : List.of();
         this.store = o.store();
         this.checkpointEvery = o.checkpointEvery();
-        this.evaluator = o.evaluator();
+        this.evaluator = leader ? o.evaluator() : null;
         this.evaluateEvery = o.evaluateEvery();
         this.stage = o.stage();
         if (b.encoder != null) {
@@ -216,7 +240,8 @@ public final class GrpoTrainer implements AutoCloseable {
         Objects.requireNonNull(config, "config");
         return (ctx, system2) -> {
             Builder b = builder(ctx.lora()).encoder(ctx.encoder()).config(config).masks(ctx.masks())
-                    .stageName(ctx.stage()).listeners(ctx.listeners()).completionLog(completionLog);
+                    .stageName(ctx.stage()).listeners(ctx.listeners()).completionLog(completionLog)
+                    .collective(ctx.collective());
             if (ctx.checkpointFolder() != null) {
                 b.checkpoints(ctx.checkpointFolder(), ctx.checkpointEvery()).keepCheckpoints(ctx.keepCheckpoints());
             }
@@ -380,10 +405,16 @@ public final class GrpoTrainer implements AutoCloseable {
                 TrainerState st = new TrainerState(stage, steps, total, pos.epoch, pos.promptInEpoch, rollouts,
                         pos.promptsSeen, pos.tokens, pos.completionTokens, steps == total, pos.lastLoss, fingerprints,
                         digest, extra);
-                Path written = store.write(steps, tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
-                lastCheckpoint = written;
-                long s = steps;
-                trainingListeners.forEach(l -> l.onCheckpoint(stage, s, written));
+                if (collective.isLeader()) {
+                    Path written = store.write(steps, tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
+                    lastCheckpoint = written;
+                    long s = steps;
+                    trainingListeners.forEach(l -> l.onCheckpoint(stage, s, written));
+                }
+                collective.barrier(); // nobody reads a half-written checkpoint
+                if (!collective.isLeader()) {
+                    lastCheckpoint = store.latest().orElse(null);
+                }
             }
             for (int i = 0; i < done.size(); i++) {
                 GrpoStepMetrics m = done.get(i);
@@ -529,9 +560,23 @@ public final class GrpoTrainer implements AutoCloseable {
         try {
             for (int from = 0; from < prompts.size(); from += config.promptsPerStep()) {
                 List<GrpoPrompt> chunk = prompts.subList(from, Math.min(prompts.size(), from + config.promptsPerStep()));
-                group.add(sample(truncated(chunk)));
+                // data parallel: this rank's groups of the rollout (all of them in a world of one)
+                int[] idx = DataParallel.shareIndices(chunk.size(), collective.rank(), collective.worldSize());
+                if (idx.length == 0) {
+                    rollouts++; // the rollout counter stays global
+                    continue;
+                }
+                List<GrpoPrompt> mine = new ArrayList<>(idx.length);
+                int[] global = new int[idx.length];
+                for (int k = 0; k < idx.length; k++) {
+                    mine.add(chunk.get(idx[k]));
+                    global[k] = from + idx[k];
+                }
+                Rollout r = sample(truncated(mine), chunk.size(), idx);
+                r.globalPrompts = global;
+                group.add(r);
             }
-            return update(group);
+            return update(group, prompts.size());
         } finally {
             group.forEach(Rollout::close);
         }
@@ -539,7 +584,8 @@ public final class GrpoTrainer implements AutoCloseable {
 
     /**
      * Tests: one update on given completions instead of sampled ones ({@code completions.get(i·G + j)} is the
-     * j-th completion of prompt i; each is cut after its first end-of-sequence token), as one rollout.
+     * j-th completion of prompt i; each is cut after its first end-of-sequence token), as one rollout. In a
+     * data-parallel run {@code prompts} and {@code completions} are the global ones; each rank takes its share.
      */
     List<GrpoStepMetrics> stepWithCompletions(List<GrpoPrompt> prompts, List<long[]> completions) {
         checkStarted();
@@ -548,10 +594,22 @@ public final class GrpoTrainer implements AutoCloseable {
             throw new IllegalArgumentException(prompts.size() + " prompts × G=" + g + " need " + prompts.size() * g
                     + " completions, got " + completions.size());
         }
-        List<GrpoPrompt> ps = truncated(prompts);
+        int[] global = DataParallel.shareIndices(prompts.size(), collective.rank(), collective.worldSize());
+        if (global.length == 0) {
+            return update(List.of(), prompts.size());
+        }
+        List<GrpoPrompt> ps = new ArrayList<>();
+        List<long[]> mine = new ArrayList<>();
+        for (int k : global) {
+            ps.add(prompts.get(k));
+            for (int j = 0; j < g; j++) {
+                mine.add(completions.get(k * g + j));
+            }
+        }
+        ps = truncated(ps);
         List<Row> rows = new ArrayList<>();
-        for (int i = 0; i < completions.size(); i++) {
-            long[] c = completions.get(i);
+        for (int i = 0; i < mine.size(); i++) {
+            long[] c = mine.get(i);
             int len = c.length;
             boolean stopped = false;
             for (int t = 0; t < c.length; t++) {
@@ -566,8 +624,9 @@ public final class GrpoTrainer implements AutoCloseable {
             rows.add(new Row(ps.get(i / g), cut, text, !stopped));
         }
         try (Rollout r = new Rollout(ps, rows, 0)) {
+            r.globalPrompts = global;
             prepare(r);
-            return update(List.of(r));
+            return update(List.of(r), prompts.size());
         }
     }
 
@@ -672,6 +731,8 @@ public final class GrpoTrainer implements AutoCloseable {
         NDArray advantages;
         long tokens;
         int truncatedCount;
+        /** The index of each of its prompts among the update's global prompts (data parallel). */
+        int[] globalPrompts;
 
         Rollout(List<GrpoPrompt> prompts, List<Row> rows, double rolloutSeconds) {
             this.prompts = prompts;
@@ -731,8 +792,12 @@ public final class GrpoTrainer implements AutoCloseable {
         return new MicroBatch(from, to, p, c, ids, att, mask);
     }
 
-    /** Samples G completions of every prompt in one batch, then rewards and the reference pass. */
-    private Rollout sample(List<GrpoPrompt> prompts) {
+    /**
+     * Samples G completions of every prompt in one batch, then rewards and the reference pass. The prompts are
+     * {@code chunkIndices} of the rollout's {@code chunkSize} (all of them in a world of one): each completion
+     * gets the random draws of its row in the whole rollout, so W ranks sample what one process samples.
+     */
+    private Rollout sample(List<GrpoPrompt> prompts, int chunkSize, int[] chunkIndices) {
         int g = config.groupSize();
         List<long[]> batch = new ArrayList<>(prompts.size() * g);
         for (GrpoPrompt p : prompts) {
@@ -743,7 +808,16 @@ public final class GrpoTrainer implements AutoCloseable {
         SamplingConfig sc = new SamplingConfig(config.maxCompletionTokens(), config.temperature(), 0, 1.0,
                 rolloutSeed(config.seed(), rollouts), config.stopAtEos() ? null : List.of(), null);
         long t0 = System.nanoTime();
-        GenerationResult result = generator.generate(batch, sc);
+        GenerationResult result;
+        if (chunkIndices.length == chunkSize) {
+            result = generator.generate(batch, sc); // the whole rollout: its own draws
+        } else {
+            long[] rows = new long[batch.size()];
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = (long) chunkIndices[i / g] * g + i % g;
+            }
+            result = generator.generate(batch, sc, chunkSize * g, rows);
+        }
         double seconds = (System.nanoTime() - t0) / 1e9;
         rollouts++;
         List<Row> rows = new ArrayList<>(batch.size());
@@ -827,14 +901,62 @@ public final class GrpoTrainer implements AutoCloseable {
 
     // ------------------------------------------------------------------ update
 
-    /** μ optimizer steps on the rollouts. */
-    private List<GrpoStepMetrics> update(List<Rollout> group) {
-        int completions = 0;
-        long tokens = 0;
+    /**
+     * What metrics and the loss normaliser need of every completion of an update, in the global order
+     * (prompt-major, the order of one process): total reward, each function's, length, truncated or not.
+     */
+    private record Gathered(double[] totals, double[][] byFunction, long tokens, int truncated) {}
+
+    /**
+     * The rewards, lengths and truncation flags of the update's {@code globalPrompts × G} completions: this
+     * rank's written at their global indices, the others' summed in by one all-reduce (every slot is written
+     * by exactly one rank, so the sums are exact).
+     */
+    private Gathered gather(List<Rollout> group, int globalPrompts) {
+        int g = config.groupSize();
+        int n = globalPrompts * g;
+        int f = config.rewards().names().size();
+        int width = f + 3; // total, length, truncated, functions
+        double[] table = new double[n * width];
         for (Rollout r : group) {
-            completions += r.rows.size();
-            tokens += r.tokens;
+            for (int i = 0; i < r.rows.size(); i++) {
+                int at = (r.globalPrompts[i / g] * g + i % g) * width;
+                Row row = r.rows.get(i);
+                table[at] = r.totals[i];
+                table[at + 1] = row.completion().length;
+                table[at + 2] = row.truncated() ? 1 : 0;
+                for (int k = 0; k < f; k++) {
+                    table[at + 3 + k] = r.scores[i][k];
+                }
+            }
         }
+        if (collective.worldSize() > 1) {
+            try (NDManager s = model.manager().newSubManager()) {
+                NDArray a = s.create(table);
+                collective.allReduceSum(new NDList(a));
+                table = a.toDoubleArray();
+            }
+        }
+        double[] totals = new double[n];
+        double[][] byFunction = new double[f][n];
+        long tokens = 0;
+        int truncated = 0;
+        for (int i = 0; i < n; i++) {
+            totals[i] = table[i * width];
+            tokens += (long) table[i * width + 1];
+            truncated += (int) table[i * width + 2];
+            for (int k = 0; k < f; k++) {
+                byFunction[k][i] = table[i * width + 3 + k];
+            }
+        }
+        return new Gathered(totals, byFunction, tokens, truncated);
+    }
+
+    /** μ optimizer steps on the rollouts (this rank's share of an update of {@code globalPrompts} prompts). */
+    private List<GrpoStepMetrics> update(List<Rollout> group, int globalPrompts) {
+        Gathered gathered = gather(group, globalPrompts);
+        int completions = gathered.totals().length;
+        long tokens = gathered.tokens();
         double normaliser = config.lossAggregation() == LossAggregation.PER_SEQUENCE ? completions : Math.max(1, tokens);
         List<GrpoStepMetrics> out = new ArrayList<>(config.updatesPerGeneration());
         for (int it = 0; it < config.updatesPerGeneration(); it++) {
@@ -868,6 +990,14 @@ public final class GrpoTrainer implements AutoCloseable {
                         }
                     }
                 }
+                if (group.isEmpty()) { // no completion on this rank: zero gradients for the all-reduce
+                    DataParallel.defineGradients(lora.parameters().values(), stepScope);
+                }
+                // data parallel: the ranks' gradients, losses and metric sums summed in one all-reduce
+                NDList reduced = DataParallel.allReduce(collective, lora.parameters().values(),
+                        new NDList(loss, metrics), stepScope);
+                loss = reduced.get(0);
+                metrics = reduced.get(1);
                 // the one read-back of the policy pass, with the NaN guard (gradients zeroed and nothing
                 // stepped when the loss or a gradient is not finite)
                 float[] read = NonFiniteGuard.check(stage, steps + 1, lora.parameters(), loss, metrics, stepScope);
@@ -889,8 +1019,7 @@ public final class GrpoTrainer implements AutoCloseable {
             optimizer.zeroGradients();
             double optimizerSeconds = (System.nanoTime() - t1) / 1e9;
             steps++;
-            GrpoStepMetrics m = metrics(group, it, sr, lossSum, metricSum, completions, tokens, policySeconds,
-                    optimizerSeconds);
+            GrpoStepMetrics m = metrics(group, gathered, it, sr, lossSum, metricSum, policySeconds, optimizerSeconds);
             if (config.completionLogEvery() > 0 && completionLog != null && it == 0
                     && steps % config.completionLogEvery() == 0) {
                 logCompletions(group);
@@ -901,27 +1030,19 @@ public final class GrpoTrainer implements AutoCloseable {
         return out;
     }
 
-    private GrpoStepMetrics metrics(List<Rollout> group, int iteration, MaskedAdamW.StepResult sr, float loss,
-            float[] sums, int completions, long tokens, double policySeconds, double optimizerSeconds) {
+    /** An update's metrics: the gathered completions' figures (global), this rank's seconds. */
+    private GrpoStepMetrics metrics(List<Rollout> group, Gathered gathered, int iteration, MaskedAdamW.StepResult sr,
+            float loss, float[] sums, double policySeconds, double optimizerSeconds) {
         List<String> names = config.rewards().names();
-        List<double[]> perFunction = new ArrayList<>();
-        for (int f = 0; f < names.size(); f++) {
-            perFunction.add(new double[completions]);
-        }
-        double[] totals = new double[completions];
-        int k = 0;
-        int truncated = 0;
+        int completions = gathered.totals().length;
+        long tokens = gathered.tokens();
+        int truncated = gathered.truncated();
+        double[] totals = gathered.totals();
+        List<double[]> perFunction = List.of(gathered.byFunction());
         double rollout = 0;
         double rewardSec = 0;
         double reference = 0;
         for (Rollout r : group) {
-            for (int i = 0; i < r.rows.size(); i++, k++) {
-                totals[k] = r.totals[i];
-                for (int f = 0; f < names.size(); f++) {
-                    perFunction.get(f)[k] = r.scores[i][f];
-                }
-            }
-            truncated += r.truncatedCount;
             rollout += r.rolloutSeconds;
             rewardSec += r.rewardSeconds;
             reference += r.referenceSeconds;
@@ -1075,6 +1196,9 @@ public final class GrpoTrainer implements AutoCloseable {
          * @throws IllegalStateException when the adapters are merged or disabled
          */
         public GrpoTrainer build() {
+            DataParallel.requireDivides(options().collective(),
+                    "the prompts per rollout (promptsPerStep, each rank sampling an equal share of their groups)",
+                    config.promptsPerStep());
             if (lora.isMerged()) {
                 throw new IllegalStateException("cannot train merged LoRA adapters: unmerge() first");
             }

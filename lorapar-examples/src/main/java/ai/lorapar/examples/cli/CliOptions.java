@@ -1,5 +1,8 @@
 package ai.lorapar.examples.cli;
 
+import ai.lorapar.engine.DistributedEnv;
+import ai.lorapar.engine.Collectives;
+import ai.lorapar.engine.Collective;
 import ai.djl.Device;
 import ai.lorapar.engine.EngineSupport;
 import ai.lorapar.examples.embedded.EmbeddedDefault;
@@ -25,6 +28,31 @@ final class CliOptions {
             case "gpu" -> Device.gpu();
             default -> throw new IllegalArgumentException("--device must be cpu or gpu, was " + name);
         };
+    }
+
+    /**
+     * This process's device in a job started by {@code lorapar launch} (a GPU becomes {@code cuda:LOCAL_RANK}); the
+     * device as given otherwise.
+     */
+    static Device rankDevice(Device device) {
+        DistributedEnv env = DistributedEnv.fromEnvironment();
+        return env.isDistributed() && device.isGpu() ? env.device(EngineSupport.requireEngine()) : device;
+    }
+
+    /** The collective of this process ({@link Collective#single()} unless started by {@code lorapar launch}). */
+    static Collective collective(Device device) {
+        return Collectives.fromEnvironment(EngineSupport.requireEngine(), device);
+    }
+
+    /** {@link #modelFolder}, extracted by the leader alone while the other ranks wait. */
+    static Path modelFolder(Path model, Path work, Collective c) throws IOException {
+        if (c.isLeader()) {
+            Path p = modelFolder(model, work);
+            c.barrier();
+            return p;
+        }
+        c.barrier();
+        return model != null ? model : work.resolve("model");
     }
 
     /** {@code model}, or the embedded tiny model extracted into {@code work/model} when it has weights. */

@@ -1,5 +1,7 @@
 package ai.lorapar.examples.cli;
 
+import java.io.IOException;
+import ai.lorapar.engine.Collective;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -121,14 +123,22 @@ final class ScoreCommand implements Callable<Integer> {
                     default -> throw new IllegalArgumentException("--device must be cpu or gpu, was " + device);
                 };
         Files.createDirectories(out);
-        Path modelDir = model;
-        if (modelDir == null) {
-            if (!EmbeddedDefault.hasWeights()) {
-                throw new IllegalArgumentException("no --model given, and the embedded tiny model has no weights in "
-                        + "this build: name a Hugging Face model folder with --model");
-            }
-            modelDir = EmbeddedDefault.extractModel(out.resolve("model"));
+        // started by `lorapar launch`: this rank's GPU, each rank scores its share of the examples
+        dev = CliOptions.rankDevice(dev);
+        try (Collective collective = CliOptions.collective(dev)) {
+            return score(w, dev, collective, loraInit, loraTargets);
         }
+    }
+
+    private Integer score(PrintWriter w, Device dev, Collective collective, LoraInit loraInit, LoraTargets loraTargets)
+            throws IOException {
+        boolean leader = collective.isLeader();
+        Path modelDir = model;
+        if (modelDir == null && !EmbeddedDefault.hasWeights()) {
+            throw new IllegalArgumentException("no --model given, and the embedded tiny model has no weights in "
+                    + "this build: name a Hugging Face model folder with --model");
+        }
+        modelDir = CliOptions.modelFolder(model, out, collective);
         Map<SystemLabel, List<Example>> bySystem = LabelledJsonl.readByLabel(labelled);
         w.printf(Locale.ROOT, "%s: %d System1 and %d System2 examples%n", labelled,
                 bySystem.get(SystemLabel.SYSTEM_1).size(), bySystem.get(SystemLabel.SYSTEM_2).size());
@@ -141,17 +151,22 @@ final class ScoreCommand implements Callable<Integer> {
                     m.device(), m.dtype(), targets, rank, loraAlpha, init, lora.parameterCount());
             w.flush();
             Path adapterInit = out.resolve("adapter_init");
-            lora.save(adapterInit);
+            if (leader) { // every rank made the same adapters (same seed)
+                lora.save(adapterInit);
+            }
             ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).template(PromptTemplate.named(template))
                     .maxLength(maxLength).vocabSize(m.config().vocabSize()).build();
             for (SystemLabel system : SystemLabel.values()) {
                 long t0 = System.nanoTime();
-                try (ProgressBar bar = new ProgressBar("score " + system.text(), Math.min(examples,
-                        bySystem.get(system).size()))) {
-                    ImportanceListener listener = (source, done, total) -> bar.update(done);
+                try (ProgressBar bar = leader ? new ProgressBar("score " + system.text(), Math.min(examples,
+                        bySystem.get(system).size())) : null) {
+                    ImportanceListener listener = (source, done, total) -> bar.update(done); // the leader's only
                     ImportanceScorer scorer = ImportanceScorer.builder().encoder(encoder).examples(examples, seed)
-                            .batchSize(batch).listener(listener).build();
+                            .batchSize(batch).listener(listener).collective(collective).build();
                     try (ImportanceMap map = scorer.score(lora, system, bySystem.get(system))) {
+                        if (!leader) {
+                            continue; // every rank holds the whole map; the leader writes it
+                        }
                         bar.close();
                         Path file = out.resolve("importance_" + system.text().toLowerCase(Locale.ROOT) + ".safetensors");
                         map.save(file);
@@ -169,7 +184,10 @@ final class ScoreCommand implements Callable<Integer> {
                     }
                 }
             }
-            w.println("adapter the maps were scored on: " + adapterInit);
+            collective.barrier(); // the files are complete before any rank returns
+            if (leader) {
+                w.println("adapter the maps were scored on: " + adapterInit);
+            }
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 package ai.lorapar.examples.cli;
 
+import ai.lorapar.engine.Collective;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.data.Example;
@@ -224,8 +225,17 @@ final class TrainCommand implements Callable<Integer> {
         if (stage.equals("grpo") && adapter == null) {
             requireFinishedSft(ckpt);
         }
-        Device dev = CliOptions.device(device);
-        Path modelDir = CliOptions.modelFolder(model, out);
+        // started by `lorapar launch`: this rank's GPU and the job's collective (data parallel); else one process
+        Device dev = CliOptions.rankDevice(CliOptions.device(device));
+        try (Collective collective = CliOptions.collective(dev)) {
+            return train(w, r, ckpt, dev, collective, loraInit);
+        }
+    }
+
+    private Integer train(PrintWriter w, TwoStageTrainer.Recipe r, Path ckpt, Device dev, Collective collective,
+            LoraInit loraInit) throws IOException {
+        boolean leader = collective.isLeader();
+        Path modelDir = CliOptions.modelFolder(model, out, collective);
 
         Map<SystemLabel, List<Example>> bySystem = LabelledJsonl.readByLabel(labelled);
         List<Example> system1 = bySystem.getOrDefault(SystemLabel.SYSTEM_1, List.of());
@@ -246,7 +256,7 @@ final class TrainCommand implements Callable<Integer> {
                 DecoderModel m = DecoderModel.load(modelDir, manager);
                 LoraModel lora = loadAdapters(m, manager, modelDir, loraInit);
                 StageMasks masks = masksFile == null ? null : StageMasks.load(masksFile, manager);
-                MetricsJsonl metrics = MetricsJsonl.open(out.resolve("metrics.jsonl"));
+                MetricsJsonl metrics = leader ? MetricsJsonl.open(out.resolve("metrics.jsonl")) : null; // leader writes
                 Progress progress = new Progress(w)) {
             w.printf(Locale.ROOT, "model %s on %s (%s), LoRA %s: %,d elements; recipe %s%s%n", modelDir, m.device(),
                     m.dtype(), lora.config(), lora.parameterCount(), recipe, masks == null ? ""
@@ -261,12 +271,14 @@ final class TrainCommand implements Callable<Integer> {
                 // stage 2 alone from a given adapter
                 try (GrpoTrainer trainer = GrpoTrainer.builder(lora).encoder(encoder).config(grpo)
                         .masks(masks == null ? null : masks.stage2()).checkpoints(ckpt.resolve(GrpoTrainer.STAGE),
-                                checkpointEvery).listener(metrics).listener(progress).completionLog(completions).build()) {
+                                checkpointEvery).listeners(listeners(metrics, progress)).completionLog(completions)
+                        .collective(collective).build()) {
                     reports.add(trainer.train(system2).stage());
                 }
             } else {
                 TwoStageTrainer.Builder b = TwoStageTrainer.recipe(r, lora, encoder, masks).sft(sft)
-                        .checkpoints(ckpt, checkpointEvery).listener(metrics).listener(progress);
+                        .checkpoints(ckpt, checkpointEvery).collective(collective);
+                listeners(metrics, progress).forEach(b::listener);
                 if (!stage.equals("sft")) {
                     b.grpo(grpo).completionLog(completions);
                 }
@@ -274,7 +286,13 @@ final class TrainCommand implements Callable<Integer> {
                 reports.addAll(report.stages());
             }
             Path adapterOut = out.resolve("adapter");
-            lora.save(adapterOut);
+            if (leader) {
+                lora.save(adapterOut);
+            }
+            collective.barrier(); // the adapter is complete before any rank returns
+            if (!leader) {
+                return 0; // the leader reports for the job
+            }
             for (StageReport s : reports) {
                 w.printf(Locale.ROOT, "%s: %d/%d steps%s, final loss %.4f, %,d tokens, %.1f s%s%n", s.stage(), s.steps(),
                         s.totalSteps(), s.resumedFromStep() > 0 ? " (resumed after step " + s.resumedFromStep() + ")" : "",
@@ -285,6 +303,11 @@ final class TrainCommand implements Callable<Integer> {
             w.printf("adapter in %s, metrics in %s, checkpoints in %s%n", adapterOut, metrics.file(), ckpt);
         }
         return 0;
+    }
+
+    /** The metrics file (the leader's only) and the progress lines. */
+    private static List<TrainingListener> listeners(MetricsJsonl metrics, TrainingListener progress) {
+        return metrics == null ? List.of(progress) : List.of(metrics, progress);
     }
 
     /** The adapters: from --adapter (stage 2 alone), --adapter-init, or fresh as 'score' makes them. */
