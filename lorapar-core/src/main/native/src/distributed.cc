@@ -11,20 +11,22 @@
 // bucket and the optimizer step that follows are ordered after the collective. Gloo's wait() blocks the host.
 //
 // Optional by design: the headers of each backend exist only in a libtorch built with it, and are guarded by
-// USE_C10D_GLOO / USE_C10D_NCCL, which CMakeLists.txt defines for this source when the libtorch has them. This
+// USE_C10D_GLOO / USE_C10D_NCCL; this file keys on LORAPAR_C10D_GLOO / LORAPAR_C10D_NCCL, which CMakeLists.txt
+// defines (with the USE_ ones) only when the headers are really there: torch's CMake target defines USE_C10D_GLOO
+// whenever torch was built with Gloo, even for a wheel without gloo's headers (pip torch 2.11). This
 // file registers "LORAPAR_DISTRIBUTED" when it has at least one backend, "LORAPAR_GLOO" with Gloo and "LORAPAR_NCCL"
 // with NCCL.
-#if defined(USE_C10D_GLOO) || defined(USE_C10D_NCCL)
+#if defined(LORAPAR_C10D_GLOO) || defined(LORAPAR_C10D_NCCL)
 
 #include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
-#ifdef USE_C10D_GLOO
+#ifdef LORAPAR_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef LORAPAR_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -42,10 +44,10 @@
 namespace {
 
 const lorapar::FeatureRegistration kDistributedFeature("LORAPAR_DISTRIBUTED");
-#ifdef USE_C10D_GLOO
+#ifdef LORAPAR_C10D_GLOO
 const lorapar::FeatureRegistration kGlooFeature("LORAPAR_GLOO");
 #endif
-#ifdef USE_C10D_NCCL
+#ifdef LORAPAR_C10D_NCCL
 const lorapar::FeatureRegistration kNcclFeature("LORAPAR_NCCL");
 #endif
 
@@ -59,7 +61,7 @@ constexpr std::chrono::milliseconds kCloseWait{30000};
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;    // the TCPStore itself (rank 0: also its server)
   c10::intrusive_ptr<c10d::Backend> backend;
-#ifdef USE_C10D_NCCL
+#ifdef LORAPAR_C10D_NCCL
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // == backend for NCCL, for shutdown/abort
 #endif
   bool isNccl = false;
@@ -197,7 +199,7 @@ LP_PG_FN(jlong, initNative)(JNIEnv* env, jclass, jint backend, jstring masterAdd
   auto groupStore = c10::make_intrusive<c10d::PrefixStore>("lorapar/0", g->store);
 
   if (g->isNccl) {
-#ifdef USE_C10D_NCCL
+#ifdef LORAPAR_C10D_NCCL
     TORCH_CHECK(deviceIndex >= 0, "NCCL needs a CUDA device index, got ", deviceIndex);
     withContext(*g, "NCCL init", [&] {
       auto opts = c10d::ProcessGroupNCCL::Options::create();
@@ -211,7 +213,7 @@ LP_PG_FN(jlong, initNative)(JNIEnv* env, jclass, jint backend, jstring masterAdd
     TORCH_CHECK(false, "this lorapar JNI was built without NCCL (a libtorch without CUDA)");
 #endif
   } else if (backend == kBackendGloo) {
-#ifdef USE_C10D_GLOO
+#ifdef LORAPAR_C10D_GLOO
     withContext(*g, "Gloo init", [&] {
       auto opts = c10d::ProcessGroupGloo::Options::create(g->timeout);
       // The network interface Gloo binds: GLOO_SOCKET_IFNAME as torch.distributed reads it, else loopback for a
@@ -332,7 +334,7 @@ LP_PG_FN(void, destroyNative)(JNIEnv* env, jclass, jlong handle, jboolean abort)
       // another rank is gone or late: shut down anyway
     }
   }
-#ifdef USE_C10D_NCCL
+#ifdef LORAPAR_C10D_NCCL
   if (g->nccl) {
     if (abort) {
       g->nccl->abort();
@@ -347,4 +349,4 @@ LP_PG_FN(void, destroyNative)(JNIEnv* env, jclass, jlong handle, jboolean abort)
   LP_CATCH(env, LP_VOID)
 }
 
-#endif  // USE_C10D_GLOO || USE_C10D_NCCL
+#endif  // LORAPAR_C10D_GLOO || LORAPAR_C10D_NCCL
