@@ -59,11 +59,14 @@ class ProcessGroupGpuTest {
     void aDeadRankMakesTheOtherFailInsteadOfHanging() throws Exception {
         assumeBackend();
         List<Result> results = runRanks("die");
-        assertThat(results.get(1).code).as(results.get(1).output).isEqualTo(3);
         Result survivor = results.get(0);
         if (useGpus()) {
+            // the halting rank dies with its code, or with SIGABRT (134) when NCCL's watchdog thread touches the
+            // CUDA context while the process is torn down ("Should never been called", seen on torch 2.11)
+            assertThat(results.get(1).code).as(results.get(1).output).isIn(3, 134);
             assertNcclFailure(survivor);
         } else {
+            assertThat(results.get(1).code).as(results.get(1).output).isEqualTo(3);
             assertThat(survivor.code).as(survivor.output).isZero();
             assertThat(survivor.output).contains("FAILED-AS-EXPECTED rank 0: ProcessGroup Gloo rank 0 of 2: allReduceSum failed");
         }
