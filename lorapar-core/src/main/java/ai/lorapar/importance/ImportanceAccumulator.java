@@ -116,12 +116,12 @@ public final class ImportanceAccumulator implements AutoCloseable {
     }
 
     /**
-     * Sums the accumulators of every rank of {@code collective} into each of them (data-parallel scoring:
-     * each rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of the
-     * sums' own arrays in place (the c10d collective flattens them into one fp32 bucket) with the count.
-     * Afterwards every rank's {@link #result()} is the map of all ranks' examples. A rank that added nothing takes part with zeros; {@code params} (the tensors every
-     * rank scores, the same names and shapes) give their shapes. One host read (the count). Nothing happens
-     * in a world of one.
+     * Sums the accumulators of every rank of {@code collective} into each of them (data-parallel scoring: each
+     * rank added its share of the examples): Σ g·φ, Σ (g·φ)² and the counts, in one all-reduce of the sums' own
+     * arrays in place (the c10d collective flattens them into one fp32 bucket) with the count. Afterwards every
+     * rank's {@link #result()} is the map of all ranks' examples. A rank that added nothing takes part with zeros;
+     * {@code params} (the tensors every rank scores, the same names and shapes) give their shapes. One host read
+     * (the count). Nothing happens in a world of one.
      */
     public void allReduce(Collective collective, Map<String, NDArray> params) {
         checkOpen();

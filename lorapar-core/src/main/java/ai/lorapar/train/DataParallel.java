@@ -21,14 +21,14 @@ import java.util.List;
  * contiguous: batches grouped or sorted by length then give every rank rows of similar lengths, so the
  * ranks finish their passes at about the same time).
  *
- * <p><b>Gradients.</b> After the backward passes of a step, the gradients of the trainable parameters,
- * together with the step's small metric sums (the loss), are summed across ranks by one
- * {@link Collective#allReduceSum} call, in place; the c10d collective flattens them into one bucket per
- * dtype (one for an fp32 or a bf16 model) for one NCCL all-reduce and writes the sums back. DJL's autograd offers no per-parameter hook, so the reduction cannot overlap the
- * backward pass as PyTorch's DDP does: it is one call after the last backward of the step. Each rank
- * divides its loss by the normaliser of the global step (known on the host to every rank), so the sum is
- * the single-process gradient of the global batch; the optimizer, its state, gradient clipping and the
- * NaN guard then see the same numbers on every rank and make the same decision.
+ * <p><b>Gradients.</b> After the backward passes of a step, the gradients of the trainable parameters, together
+ * with the step's small metric sums (the loss), are summed across ranks by one {@link Collective#allReduceSum}
+ * call, in place; the c10d collective flattens them into one bucket per dtype (one for an fp32 or a bf16 model)
+ * for one NCCL all-reduce and writes the sums back. DJL's autograd offers no per-parameter hook, so the reduction
+ * cannot overlap the backward pass as PyTorch's DDP does: it is one call after the last backward of the step. Each
+ * rank divides its loss by the normaliser of the global step (known on the host to every rank), so the sum is the
+ * single-process gradient of the global batch; the optimizer, its state, gradient clipping and the NaN guard then
+ * see the same numbers on every rank and make the same decision.
  */
 public final class DataParallel {
     private DataParallel() {}

@@ -69,17 +69,17 @@ import java.util.Optional;
  * mask or data is refused ({@link CheckpointMismatchException}); a checkpoint of a completed stage is
  * restored and nothing is trained.
  *
- * <p><b>Several processes (data parallel).</b> With {@link StageBuilder#collective} every rank runs this
- * loop on its own copy of the model with the same examples and config: the batch plan above is the
- * global one (every rank computes it), each micro-batch of it is split across the ranks (rank r takes rows
- * r, r + W, …; {@link DataParallel}), each rank weights its rows' token losses by the normaliser of the
- * global step, and the gradients (with the loss) are summed across ranks in one all-reduce after the
- * step's last backward pass; so every rank steps with the gradient one process would have on the whole
- * batch (equal up to floating-point summation order; with LoRA dropout the masks are drawn per rank's
- * rows, so they differ from one process's draw). The micro-batch size must be a multiple of the world
- * size. Only the leader writes checkpoints (the others wait for it) and calls listeners and the
- * evaluator (the others wait for it in the next all-reduce: keep it under the collective's timeout); a checkpoint records positions in the global plan, so a run resumes on any world size that
- * divides the micro-batch size. Every rank must start from the same weights.
+ * <p><b>Several processes (data parallel).</b> With {@link StageBuilder#collective} every rank runs this loop on
+ * its own copy of the model with the same examples and config: the batch plan above is the global one (every rank
+ * computes it), each micro-batch of it is split across the ranks (rank r takes rows r, r + W, …; {@link
+ * DataParallel}), each rank weights its rows' token losses by the normaliser of the global step, and the gradients
+ * (with the loss) are summed across ranks in one all-reduce after the step's last backward pass; so every rank
+ * steps with the gradient one process would have on the whole batch (equal up to floating-point summation order;
+ * with LoRA dropout the masks are drawn per rank's rows, so they differ from one process's draw). The micro-batch
+ * size must be a multiple of the world size. Only the leader writes checkpoints (the others wait for it) and calls
+ * listeners and the evaluator (the others wait for it in the next all-reduce: keep it under the collective's
+ * timeout); a checkpoint records positions in the global plan, so a run resumes on any world size that divides the
+ * micro-batch size. Every rank must start from the same weights.
  *
  * <p>Full-parameter training of a small model runs through the same loop with
  * {@link #builder(TrainingTarget, ExampleEncoder)} and {@link TrainingTarget#fullParameters}.
@@ -342,7 +342,8 @@ public final class SftTrainer {
         List<TokenBatch> batches = new ArrayList<>(micro.size());
         List<SftLoss.Targets> targets = new ArrayList<>(micro.size());
         for (List<EncodedExample> global : micro) {
-            List<EncodedExample> mb = DataParallel.share(global, collective); // the global step's weights, this rank's rows
+            // this rank's rows, weighted by the global step's sizes
+            List<EncodedExample> mb = DataParallel.share(global, collective);
             if (mb.isEmpty()) {
                 batches.add(null);
                 targets.add(null);
@@ -483,8 +484,8 @@ public final class SftTrainer {
                 }
             }
             StageOptions o = options();
-            DataParallel.requireDivides(o.collective(), "the micro-batch size (the global micro-batch, split across the ranks)",
-                    config.microBatchSize());
+            DataParallel.requireDivides(o.collective(),
+                    "the micro-batch size (the global micro-batch, split across the ranks)", config.microBatchSize());
             return new SftTrainer(this);
         }
     }

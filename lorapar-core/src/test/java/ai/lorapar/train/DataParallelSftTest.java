@@ -98,6 +98,22 @@ class DataParallelSftTest {
 
     private record Result(Map<String, float[]> params, SftTrainerTest.Steps steps, StageReport report) {}
 
+    /**
+     * The SFT run of the two-process test ({@code DataParallelProcessGpuTest}): this rank's part of the fixture
+     * run of {@link #config()} with masks, on {@code device}; its final parameters.
+     */
+    static Map<String, float[]> trainOn(Collective c, Device device) throws Exception {
+        try (TextTokenizer tk = SftFixtures.tokenizer(); NDManager m = NDManager.newBaseManager(device)) {
+            DecoderModel model = SftFixtures.load("llama", m, DataType.FLOAT32);
+            try (LoraModel l = LoraModel.apply(model, lora(), m)) {
+                Map<String, NDArray> masks = SftFixtures.randomMasks(l.parameters(), 0.5, 17, m);
+                SftTrainer.builder(l, SftFixtures.encoder(tk)).masks(masks).config(config()).collective(c).build()
+                        .train(DATA);
+                return SftFixtures.snapshot(l.parameters());
+            }
+        }
+    }
+
     private void assertClose(Map<String, float[]> actual, Map<String, float[]> expected) {
         assertThat(actual.keySet()).isEqualTo(expected.keySet());
         double maxRel = 0;

@@ -9,16 +9,16 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.generate.GenerationResult;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.model.generate.SamplingConfig;
 import ai.lorapar.model.tokenizer.TextTokenizer;
-import ai.lorapar.engine.Collective;
 import ai.lorapar.train.CheckpointMismatchException;
-import ai.lorapar.train.DataParallel;
 import ai.lorapar.train.CheckpointStore;
+import ai.lorapar.train.DataParallel;
 import ai.lorapar.train.Evaluator;
 import ai.lorapar.train.Fingerprints;
 import ai.lorapar.train.MaskedAdamW;
@@ -136,9 +136,10 @@ import java.util.function.Consumer;
  * one process samples (the same tokens up to the logits' rounding, which depends on the batch's shape: on
  * the CPU in fp32 a 2-rank run equals a 1-rank run, tested; on a GPU in bf16 a near-tie can tip), at the
  * cost of drawing the whole rollout's noise on every rank. {@link GrpoConfig#promptsPerStep()} must be a
- * multiple of the world size. Only the leader writes checkpoints (the others wait for it), calls the listeners and the
- * evaluator, and writes the completion log (its own share of the completions); a checkpoint records global
- * positions, so a run resumes on any world size that divides the prompts per rollout.
+ * multiple of the world size. Only the leader writes checkpoints (the others wait for it), calls the
+ * listeners and the evaluator, and writes the completion log (its own share of the completions); a
+ * checkpoint records global positions, so a run resumes on any world size that divides the prompts per
+ * rollout.
  *
  * <p>Not thread-safe; one trainer per model at a time. Close it to free the optimizer state.
  */
@@ -552,7 +553,8 @@ public final class GrpoTrainer implements AutoCloseable {
     /**
      * One update on {@code prompts} (at most {@link GrpoConfig#promptsPerUpdate()}): sampled in
      * {@link GrpoConfig#gradientAccumulation()} rollouts of {@link GrpoConfig#promptsPerStep()} prompts, then μ
-     * optimizer steps. Returns their metrics (μ entries).
+     * optimizer steps. Returns their metrics (μ entries). In a data-parallel run {@code prompts} are the
+     * update's global prompts, the same on every rank; each rank samples its share.
      */
     public List<GrpoStepMetrics> step(List<GrpoPrompt> prompts) {
         checkStarted();
