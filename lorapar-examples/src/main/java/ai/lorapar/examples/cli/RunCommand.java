@@ -118,6 +118,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--paper", description = "start from the paper's settings (lr 2e-4 / 5e-6, 1 epoch per stage, 4 prompts × 8) instead of the embedded default's")
     boolean paper;
 
+    @Option(names = "--bench-lines", description = "print BENCH pipeline stage=NAME seconds=S lines at the end")
+    boolean benchLines;
+
     @Option(names = "--no-progress", description = "no progress bars")
     boolean noProgress;
 
@@ -236,6 +239,7 @@ public final class RunCommand implements Callable<Integer> {
         if (evalMaxNew != null) {
             s.evalMaxNew = evalMaxNew;
         }
+        s.benchLines = benchLines;
         s.validate();
         return s;
     }

@@ -202,6 +202,11 @@ public final class Pipeline {
         Path reportFile = out.resolve("report.md");
         Files.writeString(reportFile, report.markdown(), StandardCharsets.UTF_8);
         console.print(summary);
+        if (s.benchLines) {
+            String device = ModelHandle.device(s.device).toString();
+            seconds.forEach((k, v) -> console.printf(Locale.ROOT, "BENCH pipeline stage=%s seconds=%.1f model=%s device=%s%n",
+                    k.replace(' ', '-').replace(",", ""), v, s.model == null ? "embedded" : s.model, device));
+        }
         console.println("Wrote " + out + " (report.md, adapter/, masks, importance maps, metrics, plots/)");
         console.flush();
         return new Outcome(out, reportFile, summary, labelStats, seeds, runs, comparisons, seconds);

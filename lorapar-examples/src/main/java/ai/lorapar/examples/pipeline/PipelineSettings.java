@@ -135,6 +135,9 @@ public final class PipelineSettings {
     public int evalMaxNew = 160;
     public int evalBatch = 64;
 
+    /** Print one {@code BENCH pipeline stage=NAME seconds=S} line per stage at the end (for .ci/gpu/bench). */
+    public boolean benchLines;
+
     // ---- findings
     public List<Long> seeds = new ArrayList<>(List.of(1L, 2L, 3L));
     public List<String> recipes = new ArrayList<>(List.of("lora-par", "random", "lora-par-shared"));

@@ -192,7 +192,7 @@ public final class Units {
                     }
                 }
                 List<SeedResult.SweepPoint> sweep = new ArrayList<>();
-                for (double theta : s.thetaSweep) {
+                for (double theta : main ? s.thetaSweep : List.<Double>of()) { // plotted for the main seed only
                     try (SubregionPartition p = SubregionPartition.builder().system1(maps[0]).system2(maps[1])
                             .theta(theta).alpha(s.alpha).beta(s.beta).build()) {
                         sweep.add(new SeedResult.SweepPoint(theta, p.statistics().total()));

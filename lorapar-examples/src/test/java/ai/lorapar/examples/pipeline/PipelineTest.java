@@ -31,7 +31,7 @@ class PipelineTest {
     static PipelineSettings quick() {
         PipelineSettings s = PipelineSettings.embeddedDefault();
         s.limitTrain = 60;
-        s.limitTest = 0;
+        s.limitTest = 16;
         s.importanceExamples = 8;
         s.importanceBatch = 8;
         s.sftSteps = 1;
