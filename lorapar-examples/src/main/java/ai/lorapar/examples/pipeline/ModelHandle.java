@@ -59,7 +59,9 @@ public final class ModelHandle implements AutoCloseable {
                 tokenizerFolder = Path.of(tokenizerDir != null ? tokenizerDir : modelDir);
             }
             TextTokenizer tokenizer = TextTokenizer.load(tokenizerFolder);
-            return new ModelHandle(manager, model, tokenizer, templateName, maxLength);
+            // a prompt and its answer fit the model's positions (a small model may have fewer than --max-length)
+            return new ModelHandle(manager, model, tokenizer, templateName, Math.min(maxLength,
+                    model.config().maxPositions()));
         } catch (IOException | RuntimeException e) {
             manager.close();
             throw e;
@@ -98,6 +100,11 @@ public final class ModelHandle implements AutoCloseable {
         }
         return ExampleEncoder.builder(tokenizer).template(template).systemPrompt(systemPrompt).maxLength(maxLength)
                 .vocabSize(model.config().vocabSize()).build();
+    }
+
+    /** The longest encoded example: the run's maximum length, at most the model's positions. */
+    public int maxLength() {
+        return maxLength;
     }
 
     public NDManager manager() {

@@ -194,7 +194,8 @@ public final class Pipeline {
         Files.createDirectories(plots);
         thetaPlot(s, context, mainSeed, mainRun, plots.resolve("theta-sweep.png"));
         seconds.put("findings, plots, report", since(t));
-        seconds.put("other seeds and recipes (findings)", Math.max(0, units0 - unitSecondsOfMain(unitSeconds, main)));
+        seconds.put(s.workers > 1 ? "other seeds, recipes (summed over workers)" : "other seeds and recipes (findings)",
+                Math.max(0, units0 - unitSecondsOfMain(unitSeconds, main)));
         seconds.put("total", since(tRun));
 
         Report report = new Report(s, context, labelled, seeds, runs, findings, comparisons, seconds);
@@ -205,7 +206,7 @@ public final class Pipeline {
         if (s.benchLines) {
             String device = ModelHandle.device(s.device).toString();
             seconds.forEach((k, v) -> console.printf(Locale.ROOT, "BENCH pipeline stage=%s seconds=%.1f model=%s device=%s%n",
-                    k.replace(' ', '-').replace(",", ""), v, s.model == null ? "embedded" : s.model, device));
+                    k.replaceAll("[^A-Za-z0-9]+", "-").replaceAll("-$", ""), v, s.model == null ? "embedded" : s.model, device));
         }
         console.println("Wrote " + out + " (report.md, adapter/, masks, importance maps, metrics, plots/)");
         console.flush();

@@ -91,15 +91,17 @@ public final class Units {
                 .seed(seed).build();
     }
 
-    static SftConfig sftConfig(PipelineSettings s, long seed) {
+    static SftConfig sftConfig(PipelineSettings s, long seed, int maxLength) {
         return SftConfig.builder().learningRate(s.sftLr).epochs(s.sftEpochs).maxSteps(s.sftSteps)
-                .microBatchSize(s.sftMicroBatch).gradientAccumulation(s.sftAccumulation).maxLength(s.maxLength).seed(seed)
+                .microBatchSize(s.sftMicroBatch).gradientAccumulation(s.sftAccumulation).maxLength(maxLength).seed(seed)
                 .loggingSteps(1).build();
     }
 
-    static GrpoConfig grpoConfig(PipelineSettings s, long seed) {
+    static GrpoConfig grpoConfig(PipelineSettings s, long seed, int maxLength) {
+        // prompt + completion within the model's positions (only a small model has fewer than both together)
+        int maxPrompt = Math.max(1, Math.min(s.maxPrompt, maxLength - s.maxCompletion));
         return GrpoConfig.builder().learningRate(s.grpoLr).epochs(s.grpoEpochs).maxSteps(s.grpoSteps).groupSize(s.group)
-                .promptsPerStep(s.promptsPerStep).microBatchSize(s.grpoMicroBatch).maxPromptTokens(s.maxPrompt)
+                .promptsPerStep(s.promptsPerStep).microBatchSize(s.grpoMicroBatch).maxPromptTokens(maxPrompt)
                 .maxCompletionTokens(s.maxCompletion).klBeta(s.klBeta).temperature(s.temperature).seed(seed)
                 .completionLogEvery(s.completionLogEvery).systemPrompt(GsmRewards.SYSTEM_PROMPT).loggingSteps(1).build();
     }
@@ -263,7 +265,7 @@ public final class Units {
                 }
             };
             TwoStageTrainer.Builder b = TwoStageTrainer.recipe(trainerRecipe(recipe), lora, encoder, masks)
-                    .sft(sftConfig(s, seed)).grpo(grpoConfig(s, seed)).completionLog(dir.resolve("completions.jsonl"))
+                    .sft(sftConfig(s, seed, h.maxLength())).grpo(grpoConfig(s, seed, h.maxLength())).completionLog(dir.resolve("completions.jsonl"))
                     .listener(tracker).listener(metrics)
                     // evaluated at the end of each stage only (the interval is never reached)
                     .evaluator((model, step) -> {
