@@ -203,7 +203,8 @@ public final class PipelineSettings {
             d.add(String.format(Locale.ROOT, "SFT %d examples per step (paper 32)", sftMicroBatch * sftAccumulation));
         }
         if (sftSteps > 0 || sftEpochs != 1) {
-            d.add(sftSteps > 0 ? "SFT " + sftSteps + " optimizer steps (paper: 1 epoch)" : "SFT " + sftEpochs + " epochs (paper 1)");
+            d.add(sftSteps > 0 ? "SFT " + sftSteps + " optimizer steps (paper: 1 epoch): the time budget"
+                    : "SFT " + sftEpochs + " epochs (paper 1)");
         }
         if (importanceExamples != 100) {
             d.add("importance from " + importanceExamples + " examples per system (paper 100)");

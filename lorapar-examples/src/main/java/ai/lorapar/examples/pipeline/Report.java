@@ -112,6 +112,25 @@ final class Report {
         t.row(cells.toArray(String[]::new));
     }
 
+    /** What each stage of the main run did: steps, loss, and for GRPO the reward and the KL from the reference. */
+    TextTable training() {
+        TextTable t = new TextTable("stage (main run)", "steps", "examples", "first loss", "last loss", "first reward",
+                "last reward", "first KL", "last KL");
+        RunResult run = runs.get(c.mainSeed()).get(Recipe.LORA_PAR);
+        stageRow(t, "SFT (System 1)", run.sft());
+        stageRow(t, "GRPO (System 2)", run.grpo());
+        return t;
+    }
+
+    private static void stageRow(TextTable t, String name, RunResult.Stage st) {
+        t.row(name, String.valueOf(st.steps()), String.valueOf(st.examples()), fmt(st.firstLoss()), fmt(st.finalLoss()),
+                fmt(st.firstReward()), fmt(st.lastReward()), fmt(st.firstKl()), fmt(st.lastKl()));
+    }
+
+    private static String fmt(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.4g", v);
+    }
+
     TextTable times() {
         TextTable t = new TextTable("stage (main run)", "seconds");
         seconds.forEach((k, v) -> t.row(k, String.format(Locale.ROOT, "%.1f", v)));
@@ -179,7 +198,8 @@ final class Report {
     String console() {
         StringBuilder sb = new StringBuilder();
         sb.append('\n').append(labels().plain("  ")).append('\n').append(regions().plain("  ")).append('\n')
-                .append(accuracy().plain("  ")).append('\n').append(times().plain("  ")).append('\n')
+                .append(accuracy().plain("  ")).append('\n').append(training().plain("  ")).append('\n')
+                .append(times().plain("  ")).append('\n')
                 .append("Findings, computed over seeds ").append(s.seeds).append(":\n").append(recipes().plain("  "))
                 .append('\n').append(findingsTable().plain("  "));
         for (Comparison cmp : comparisons) {
@@ -203,6 +223,7 @@ final class Report {
                 .append("Greedy decoding, exact match of the final number; `####`: asked without a system prompt "
                         + "(GSM8K's format, what SFT trains); tags: asked with GRPO's system prompt (what GRPO rewards).\n\n")
                 .append(accuracy().markdown()).append('\n');
+        sb.append("## Training\n\n").append(training().markdown()).append('\n');
         sb.append("## Time per stage\n\n").append(times().markdown()).append('\n');
         sb.append("## Findings over seeds ").append(s.seeds).append("\n\n")
                 .append("Each seed draws its own LoRA init, importance sample, random baseline and training order; all "

@@ -109,7 +109,28 @@ class PipelineTest {
         String report = Files.readString(out.resolve("report.md"));
         assertThat(report).contains("## Labels", "| labels | System 1 | System 2", "## Partition", "active in stage 1",
                 "## Accuracy per kind of item", "one-step (####)", "multi-step (tags)", "## Time per stage", "| SFT |",
-                "| GRPO |", "## Findings", "(a) importance vs random subset", "## Settings that differ from the paper's");
+                "| GRPO |", "## Training", "first KL", "## Findings", "(a) importance vs random subset", "## Settings that differ from the paper's");
         assertThat(console.toString()).contains("Fleiss' κ", "after SFT → GRPO (System 2)", "(b) SFT→GRPO vs SFT alone");
+    }
+
+    @Test
+    void workerProcessesRunTheSeedsAndRecipes() throws Exception {
+        PipelineSettings s = quick();
+        s.workers = 2;
+        s.recipes = new java.util.ArrayList<>(List.of("lora-par", "lora-par-shared"));
+        Path out = dir.resolve("workers");
+        Pipeline.Outcome o = Pipeline.run(s, out, new PrintWriter(new StringWriter(), true), false);
+        for (long seed : s.seeds) {
+            for (String r : s.recipes) {
+                assertThat(out.resolve("seeds/seed-" + seed + "/" + r + "/adapter/adapter_config.json")).isRegularFile();
+            }
+        }
+        assertThat(out.resolve("logs/worker-1.log")).isRegularFile();
+        // α = β = 0.5 trains fewer elements than α = β = 1 in each stage (the shared region's top half only)
+        RunResult full = o.runs().get(1L).get(PipelineSettings.Recipe.LORA_PAR);
+        RunResult half = o.runs().get(1L).get(PipelineSettings.Recipe.LORA_PAR_SHARED);
+        assertThat(half.stage1Elements()).isLessThan(full.stage1Elements());
+        assertThat(half.stage2Elements()).isLessThan(full.stage2Elements());
+        assertThat(o.findings()).extracting(Findings.Comparison::key).contains("c");
     }
 }
