@@ -121,6 +121,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--bench-lines", description = "print BENCH pipeline stage=NAME seconds=S lines at the end")
     boolean benchLines;
 
+    @Option(names = "--no-plots", description = "no PNG plots (for a Java runtime without the java.desktop module)")
+    boolean noPlots;
+
     @Option(names = "--no-progress", description = "no progress bars")
     boolean noProgress;
 
@@ -240,6 +243,11 @@ public final class RunCommand implements Callable<Integer> {
             s.evalMaxNew = evalMaxNew;
         }
         s.benchLines = benchLines;
+        s.plots = !noPlots;
+        if (s.plots && ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
+            throw new IllegalArgumentException("this Java runtime has no java.desktop module, which the plots need: "
+                    + "run with --no-plots");
+        }
         s.validate();
         return s;
     }

@@ -192,7 +192,9 @@ public final class Pipeline {
         copyMainFiles(context, main);
         Path plots = out.resolve("plots");
         Files.createDirectories(plots);
-        thetaPlot(s, context, mainSeed, mainRun, plots.resolve("theta-sweep.png"));
+        if (s.plots) {
+            thetaPlot(s, context, mainSeed, mainRun, plots.resolve("theta-sweep.png"));
+        }
         seconds.put("findings, plots, report", since(t));
         seconds.put(s.workers > 1 ? "other seeds, recipes (summed over workers)" : "other seeds and recipes (findings)",
                 Math.max(0, units0 - unitSecondsOfMain(unitSeconds, main)));

@@ -135,6 +135,8 @@ public final class PipelineSettings {
     public int evalMaxNew = 160;
     public int evalBatch = 64;
 
+    /** Draw the PNG plots (needs the java.desktop module; the GPU machine's trimmed runtime has none). */
+    public boolean plots = true;
     /** Print one {@code BENCH pipeline stage=NAME seconds=S} line per stage at the end (for .ci/gpu/bench). */
     public boolean benchLines;
 

@@ -180,7 +180,7 @@ public final class Units {
                     Files.writeString(dir.resolve("partition.txt"), String.format(Locale.ROOT,
                             "seed %d, theta %s alpha %s beta %s%n%s", seed, s.theta, s.alpha, s.beta,
                             p.statistics().format()), StandardCharsets.UTF_8);
-                    if (main) {
+                    if (main && s.plots) {
                         scatter(p, maps[0], maps[1], h.manager(), String.format(Locale.ROOT,
                                 "LoRA element importance by region, θ = %s (seed %d)", s.theta, seed), seed,
                                 dir.resolve("importance-scatter.png"));
@@ -282,7 +282,7 @@ public final class Units {
                 bars.values().forEach(ProgressBar::close);
             }
             lora.save(dir.resolve("adapter"));
-            if (main) {
+            if (main && s.plots) {
                 Plots.curves(metrics.curves(), "loss", "Training loss per stage (SFT on System 1, then GRPO on System 2)",
                         dir.resolve("loss-curves.png"));
                 if (metrics.curves().stream().anyMatch(m -> m.name().equals("reward") && Double.isFinite(m.value()))) {
