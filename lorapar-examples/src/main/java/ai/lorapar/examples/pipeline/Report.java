@@ -114,7 +114,7 @@ final class Report {
 
     /** What each stage of the main run did: steps, loss, and for GRPO the reward and the KL from the reference. */
     TextTable training() {
-        TextTable t = new TextTable("stage (main run)", "steps", "examples", "first loss", "last loss", "first reward",
+        TextTable t = new TextTable("stage (main run)", "steps", "stage data", "first loss", "last loss", "first reward",
                 "last reward", "first KL", "last KL");
         RunResult run = runs.get(c.mainSeed()).get(Recipe.LORA_PAR);
         stageRow(t, "SFT (System 1)", run.sft());
