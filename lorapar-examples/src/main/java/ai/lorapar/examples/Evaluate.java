@@ -32,7 +32,7 @@ import java.util.Objects;
  *
  * <pre>
  * Evaluate MODEL_DIR DATA.jsonl [--adapter DIR] [--labels LABELLED.jsonl] [--max-new 256] [--batch 64]
- *          [--template plain|llama2-chat|chatml] [--system-prompt TEXT] [--limit N] [--out report.jsonl]
+ *          [--template plain|llama2-chat|chatml|embedded] [--system-prompt TEXT] [--limit N] [--out report.jsonl]
  * </pre>
  * {@code --labels} takes a file written by {@code LabelDataset} (or {@code lorapar label}); its labels are
  * matched to the examples by question text. {@code --out} writes one JSON record per example (reference,
@@ -50,7 +50,8 @@ public final class Evaluate {
      * @param labels a labelled JSONL whose labels are matched to the examples by question text, or null
      * @param maxNewTokens the answer budget
      * @param batchSize prompts decoded together
-     * @param template the prompt template's name ({@link PromptTemplate#named})
+     * @param template the prompt template's name ({@link PromptTemplate#named}, or {@code embedded}: the embedded tiny
+     *     model's, {@code EmbeddedDefault.promptTemplate()})
      * @param systemPrompt a system prompt, or null
      * @param limit the first examples evaluated
      * @param out a JSONL file for one record per example, or null
@@ -95,7 +96,7 @@ public final class Evaluate {
             if (!lm.hasTokenizer()) {
                 throw new IllegalArgumentException(options.model() + " has no tokenizer.json");
             }
-            ExampleEncoder encoder = ExampleEncoder.builder(lm.tokenizer()).template(PromptTemplate.named(options.template()))
+            ExampleEncoder encoder = ExampleEncoder.builder(lm.tokenizer()).template(ai.lorapar.examples.pipeline.ModelHandle.template(options.template()))
                     .systemPrompt(options.systemPrompt()).vocabSize(lm.model().config().vocabSize()).build();
             Gsm8kEvaluator evaluator = Gsm8kEvaluator.builder().encoder(encoder).maxNewTokens(options.maxNewTokens())
                     .batchSize(options.batchSize()).progress(progress).build();
@@ -120,7 +121,7 @@ public final class Evaluate {
     public static void main(String[] args) throws Exception {
         if (args.length < 2) {
             System.err.println("usage: Evaluate MODEL_DIR DATA.jsonl [--adapter DIR] [--labels LABELLED.jsonl] "
-                    + "[--max-new 256] [--batch 64] [--template plain] [--system-prompt TEXT] [--limit N] [--out FILE]");
+                    + "[--max-new 256] [--batch 64] [--template plain|embedded] [--system-prompt TEXT] [--limit N] [--out FILE]");
             System.exit(2);
         }
         Path adapter = null;

@@ -40,8 +40,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", defaultValue = "64", description = "prompts decoded together (default: ${DEFAULT-VALUE})")
     int batch;
 
-    @Option(names = "--template", paramLabel = "T", defaultValue = "plain",
-            description = "prompt template: plain, chatml or llama2-chat (default: ${DEFAULT-VALUE})")
+    @Option(names = "--template", paramLabel = "T", 
+            description = "prompt template: plain, chatml, llama2-chat, or embedded (the embedded tiny model's, which it "
+                    + "was trained on); default: embedded without --model, else plain")
     String template;
 
     @Option(names = "--system-prompt", paramLabel = "TEXT", description = "system prompt (default: none)")
@@ -63,7 +64,8 @@ final class EvalCommand implements Callable<Integer> {
         int total = limit == null ? Integer.MAX_VALUE : limit;
         ProgressBar[] bar = new ProgressBar[1];
         try {
-            Evaluate.run(new Evaluate.Options(modelDir, data, adapter, labels, maxNew, batch, template, systemPrompt, total,
+            Evaluate.run(new Evaluate.Options(modelDir, data, adapter, labels, maxNew, batch,
+                    template != null ? template : model == null ? "embedded" : "plain", systemPrompt, total,
                     out, CliOptions.device(device)), spec.commandLine().getOut(), (done, all) -> {
                         if (bar[0] == null) {
                             bar[0] = new ProgressBar("eval", all);

@@ -19,15 +19,12 @@ import picocli.CommandLine.Command;
             PartitionCommand.class,
             TrainCommand.class,
             EvalCommand.class,
+            RunCommand.class,
             Launch.class,
-            Unavailable.Run.class,
             CommandLine.HelpCommand.class
         },
         footer = {"", "Run 'lorapar COMMAND --help' for a command's options."})
 public final class Lorapar implements Runnable {
-
-    /** Exit code of a subcommand whose library part is not in this build. */
-    public static final int NOT_AVAILABLE = 3;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -12,7 +12,6 @@ import ai.lorapar.lora.LoraConfig;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.model.DecoderModel;
-import ai.lorapar.model.tokenizer.PromptTemplate;
 import ai.lorapar.model.tokenizer.TextTokenizer;
 import ai.lorapar.partition.StageMasks;
 import ai.lorapar.train.CheckpointStore;
@@ -129,8 +128,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "seed of the adapters' init (as 'score') and of both stages (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--template", paramLabel = "T", defaultValue = "plain",
-            description = "prompt template: plain, chatml or llama2-chat (default: ${DEFAULT-VALUE})")
+    @Option(names = "--template", paramLabel = "T", 
+            description = "prompt template: plain, chatml, llama2-chat, or embedded (the embedded tiny model's, which it "
+                    + "was trained on); default: embedded without --model, else plain")
     String template;
 
     @Option(names = "--max-length", paramLabel = "N", defaultValue = "512", description = "SFT tokens per example (default: ${DEFAULT-VALUE})")
@@ -263,7 +263,8 @@ final class TrainCommand implements Callable<Integer> {
                             : String.format(Locale.ROOT, ", masks %s (%s): stage 1 %,d, stage 2 %,d", masksFile,
                                     masks.origin(), masks.stage1Count(), masks.stage2Count()));
             w.flush();
-            ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).template(PromptTemplate.named(template))
+            ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).template(ai.lorapar.examples.pipeline.ModelHandle.template(
+                    template != null ? template : model == null ? "embedded" : "plain"))
                     .maxLength(maxLength).vocabSize(m.config().vocabSize()).build();
             Path completions = out.resolve("completions.jsonl");
             List<StageReport> reports = new ArrayList<>();

@@ -50,13 +50,24 @@ class LoraparTest {
     }
 
     @Test
-    void stagesWithoutTheirLibraryPartSaySoAndFail() {
-        for (String command : List.of("run")) {
-            Result r = run(command);
-            assertThat(r.code()).as(command).isEqualTo(Lorapar.NOT_AVAILABLE);
-            assertThat(r.err()).contains("lorapar " + command + ": not available in this build");
-            assertThat(r.out()).isEmpty();
-        }
+    void runRejectsBadInputNamingTheOptionOrFile() throws Exception {
+        Result theta = run("run", "-o", dir.resolve("r").toString(), "--theta", "1.5");
+        assertThat(theta.code()).isEqualTo(1);
+        assertThat(theta.err()).contains("--theta must be in (0, 1], was 1.5");
+        Result zero = run("run", "-o", dir.resolve("r").toString(), "--theta", "0");
+        assertThat(zero.err()).contains("--theta");
+        java.nio.file.Files.createDirectories(dir.resolve("empty"));
+        Result data = run("run", "-o", dir.resolve("r").toString(), "--data", dir.resolve("empty").toString());
+        assertThat(data.code()).isEqualTo(1);
+        assertThat(data.err()).contains("--data " + dir.resolve("empty"), "has no train.jsonl");
+        Result random = run("run", "-o", dir.resolve("r").toString(), "--model", "random:qwen2.5-0.5b", "--data",
+                dir.toString());
+        assertThat(random.err()).contains("needs --tokenizer");
+        Result recipes = run("run", "-o", dir.resolve("r").toString(), "--recipes", "random,lora-par");
+        assertThat(recipes.err()).contains("--recipes must start with lora-par");
+        Result seeds = run("run", "-o", dir.resolve("r").toString(), "--seeds", "1,1");
+        assertThat(seeds.err()).contains("--seeds has a seed twice");
+        assertThat(java.nio.file.Files.exists(dir.resolve("r"))).isFalse();
     }
 
     @Test
