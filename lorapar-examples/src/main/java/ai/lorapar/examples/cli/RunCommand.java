@@ -73,6 +73,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--theta", paramLabel = "θ", description = "share of importance kept per system, in (0, 1] (default 0.9)")
     Double theta;
 
+    @Option(names = "--theta-trained", paramLabel = "θ,...", description = "other θ values at which the main seed also "
+            + "trains LoRA-PAR, for the accuracy-against-θ plot (default 0.5,0.7; 'none': accuracy at --theta only)")
+    String thetaTrained;
+
     @Option(names = "--alpha", paramLabel = "α", description = "share of the shared region trained in stage 1, [0, 1] (default 1)")
     Double alpha;
 
@@ -196,6 +200,19 @@ public final class RunCommand implements Callable<Integer> {
         }
         if (recipes != null) {
             s.recipes = recipes;
+        }
+        if (thetaTrained != null) {
+            s.thetaTrained = new java.util.ArrayList<>();
+            if (!thetaTrained.strip().equalsIgnoreCase("none")) {
+                for (String t : thetaTrained.split(",")) {
+                    try {
+                        s.thetaTrained.add(Double.parseDouble(t.strip()));
+                    } catch (NumberFormatException e) {
+                        throw new IllegalArgumentException("--theta-trained takes θ values separated by commas, or none; "
+                                + "not a number: '" + t.strip() + "'");
+                    }
+                }
+            }
         }
         if (theta != null) {
             s.theta = theta;

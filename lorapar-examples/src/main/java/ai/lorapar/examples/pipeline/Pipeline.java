@@ -141,6 +141,10 @@ public final class Pipeline {
                 units.add(Unit.run(seed, r));
             }
         }
+        List<Double> trainedThetas = trainedThetas(s);
+        for (double theta : trainedThetas) { // the θ plot's accuracy points: LoRA-PAR at other θ, main seed only
+            units.add(Unit.runAtTheta(s.seeds.get(0), theta));
+        }
         console.printf("Model %s; %d seed(s) %s, recipes %s: %d units of work%s%n", s.model == null ? "embedded tiny "
                 + "model" : s.model, s.seeds.size(), s.seeds, s.recipes, units.size(),
                 s.workers > 1 ? " on " + s.workers + " worker processes" : "");
@@ -178,6 +182,12 @@ public final class Pipeline {
         long main = context.mainSeed();
         SeedResult mainSeed = seeds.get(main);
         RunResult mainRun = runs.get(main).get(Recipe.LORA_PAR);
+        Map<Double, RunResult> byTheta = new java.util.TreeMap<>();
+        byTheta.put(s.theta, mainRun);
+        for (double theta : trainedThetas) {
+            byTheta.put(theta, RunResult.fromJson(Units.readJson(context.runDir(main, Recipe.LORA_PAR, theta)
+                    .resolve(RunResult.FILE))));
+        }
         seconds.put("importance", mainSeed.importanceSeconds());
         seconds.put("partition", mainSeed.partitionSeconds());
         seconds.put("eval before", mainSeed.before().seconds());
@@ -193,14 +203,14 @@ public final class Pipeline {
         Path plots = out.resolve("plots");
         Files.createDirectories(plots);
         if (s.plots) {
-            thetaPlot(s, context, mainSeed, mainRun, plots.resolve("theta-sweep.png"));
+            thetaPlot(s, context, mainSeed, byTheta, plots.resolve("theta-sweep.png"));
         }
         seconds.put("findings, plots, report", since(t));
         seconds.put(s.workers > 1 ? "other seeds, recipes (summed over workers)" : "other seeds and recipes (findings)",
                 Math.max(0, units0 - unitSecondsOfMain(unitSeconds, main)));
         seconds.put("total", since(tRun));
 
-        Report report = new Report(s, context, labelled, seeds, runs, findings, comparisons, seconds);
+        Report report = new Report(s, context, labelled, seeds, runs, byTheta, findings, comparisons, seconds);
         String summary = report.console();
         Path reportFile = out.resolve("report.md");
         Files.writeString(reportFile, report.markdown(), StandardCharsets.UTF_8);
@@ -362,12 +372,20 @@ public final class Pipeline {
         }
     }
 
+    /** The θ values LoRA-PAR is also trained at (main seed): the settings' other than the run's θ, when LoRA-PAR runs. */
+    static List<Double> trainedThetas(PipelineSettings s) {
+        if (!s.recipeList().contains(Recipe.LORA_PAR)) {
+            return List.of();
+        }
+        return s.thetaTrained.stream().distinct().filter(t -> t != s.theta).sorted().toList();
+    }
+
     /**
-     * Active share against θ (from the main seed's importance maps, no training) and the accuracy of the trained
-     * θ (one point per kind: training at every θ is beyond the budget).
+     * Active share against θ (from the main seed's importance maps, no training) and the accuracy after SFT → GRPO
+     * at the θ values trained ({@code byTheta}: the run's θ and {@link PipelineSettings#thetaTrained}).
      */
-    private static void thetaPlot(PipelineSettings s, PipelineContext c, SeedResult seed, RunResult run, Path png)
-            throws IOException {
+    private static void thetaPlot(PipelineSettings s, PipelineContext c, SeedResult seed, Map<Double, RunResult> byTheta,
+            Path png) throws IOException {
         int n = seed.sweep().size();
         double[] theta = new double[n];
         double[] stage1 = new double[n];
@@ -386,7 +404,8 @@ public final class Pipeline {
             stage1[i] = p.counts().stage1() / total;
             stage2[i] = p.counts().stage2() / total;
             union[i] = (p.counts().system1Only() + p.counts().system2Only() + p.counts().shared()) / total;
-            if (Math.abs(p.theta() - s.theta) < 1e-9) {
+            RunResult run = byTheta.get(p.theta());
+            if (run != null) {
                 for (String g : c.groups()) {
                     acc.get("accuracy after SFT → GRPO, " + g + " (tags)")[i] = run.afterGrpo().accuracy("tags", g);
                 }
@@ -397,7 +416,8 @@ public final class Pipeline {
         shares.put("active share, stage 2", stage2);
         shares.put("active share, either stage", union);
         Plots.thetaSweep(theta, shares, acc, String.format(Locale.ROOT,
-                "Active LoRA elements against θ (α = β = %s); accuracy at the trained θ = %s", PipelineSettings.number(
-                        s.alpha), PipelineSettings.number(s.theta)), png);
+                "Active LoRA elements against θ (α = β = %s); accuracy where trained, θ = %s", PipelineSettings.number(
+                        s.alpha), byTheta.keySet().stream().map(PipelineSettings::number)
+                        .collect(java.util.stream.Collectors.joining(", "))), png);
     }
 }

@@ -68,6 +68,12 @@ public record PipelineContext(PipelineSettings settings, String modelDir, Path o
         return seedDir(seed).resolve(recipe.key());
     }
 
+    /** Folder of one training run at θ ({@code null}: the run's θ, {@link #runDir(long, PipelineSettings.Recipe)}). */
+    public Path runDir(long seed, PipelineSettings.Recipe recipe, Double theta) {
+        return theta == null ? runDir(seed, recipe)
+                : seedDir(seed).resolve(recipe.key() + "-theta-" + PipelineSettings.number(theta));
+    }
+
     /** The main seed (the first). */
     public long mainSeed() {
         return settings.seeds.get(0);

@@ -107,6 +107,11 @@ public final class PipelineSettings {
     public double compareShare = 0.5;
     /** θ values of the active-share sweep (from the importance maps; no training). */
     public List<Double> thetaSweep = new ArrayList<>(List.of(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1.0));
+    /**
+     * θ values at which the main seed also trains LoRA-PAR (both stages, evaluated after GRPO), besides {@link #theta}:
+     * the accuracy points of the θ plot. Empty: accuracy at {@link #theta} only.
+     */
+    public List<Double> thetaTrained = new ArrayList<>(List.of(0.5, 0.7));
 
     // ---- stage 1: SFT
     public double sftLr = 2e-4;
@@ -240,6 +245,9 @@ public final class PipelineSettings {
         share("--compare-share", compareShare, true);
         for (double t : thetaSweep) {
             share("--theta-sweep", t, false);
+        }
+        for (double t : thetaTrained) {
+            share("--theta-trained", t, false);
         }
         if (dropout < 0 || dropout >= 1) {
             throw new IllegalArgumentException("--dropout must be in [0, 1), was " + dropout);

@@ -26,18 +26,21 @@ final class Report {
     private final LabelledDataset labelled;
     private final Map<Long, SeedResult> seeds;
     private final Map<Long, Map<Recipe, RunResult>> runs;
+    /** LoRA-PAR's main-seed runs by θ (the run's θ and the other trained ones). */
+    private final Map<Double, RunResult> byTheta;
     private final Findings findings;
     private final List<Comparison> comparisons;
     private final Map<String, Double> seconds;
 
     Report(PipelineSettings s, PipelineContext c, LabelledDataset labelled, Map<Long, SeedResult> seeds,
-            Map<Long, Map<Recipe, RunResult>> runs, Findings findings, List<Comparison> comparisons,
-            Map<String, Double> seconds) {
+            Map<Long, Map<Recipe, RunResult>> runs, Map<Double, RunResult> byTheta, Findings findings,
+            List<Comparison> comparisons, Map<String, Double> seconds) {
         this.s = s;
         this.c = c;
         this.labelled = labelled;
         this.seeds = seeds;
         this.runs = runs;
+        this.byTheta = byTheta;
         this.findings = findings;
         this.comparisons = comparisons;
         this.seconds = seconds;
@@ -110,6 +113,28 @@ final class Report {
             }
         }
         t.row(cells.toArray(String[]::new));
+    }
+
+    /** Accuracy after SFT → GRPO against θ (main seed, LoRA-PAR at α, β; tags format), with each θ's active elements. */
+    TextTable thetaAccuracy() {
+        List<String> header = new ArrayList<>();
+        header.add("θ (seed " + c.mainSeed() + ", LoRA-PAR α=β=" + PipelineSettings.number(s.alpha) + ")");
+        header.add("stage 1 / 2 elements");
+        for (String g : c.groups()) {
+            header.add(g + " after GRPO (tags)");
+        }
+        TextTable t = new TextTable(header.toArray(String[]::new));
+        byTheta.forEach((theta, run) -> {
+            List<String> cells = new ArrayList<>();
+            cells.add(PipelineSettings.number(theta) + (theta == s.theta ? " (the run's)" : ""));
+            cells.add(run.stage1Elements() + " / " + run.stage2Elements());
+            for (String g : c.groups()) {
+                Accuracy.Tally x = run.afterGrpo().tally("tags", g);
+                cells.add(String.format(Locale.ROOT, "%d/%d = %.0f%%", x.correct(), x.total(), 100 * x.accuracy()));
+            }
+            t.row(cells.toArray(String[]::new));
+        });
+        return t;
     }
 
     /** What each stage of the main run did: steps, loss, and for GRPO the reward and the KL from the reference. */
@@ -198,7 +223,9 @@ final class Report {
     String console() {
         StringBuilder sb = new StringBuilder();
         sb.append('\n').append(labels().plain("  ")).append('\n').append(regions().plain("  ")).append('\n')
-                .append(accuracy().plain("  ")).append('\n').append(training().plain("  ")).append('\n')
+                .append(accuracy().plain("  ")).append('\n')
+                .append(byTheta.size() > 1 ? thetaAccuracy().plain("  ") + "\n" : "")
+                .append(training().plain("  ")).append('\n')
                 .append(times().plain("  ")).append('\n')
                 .append("Findings, computed over seeds ").append(s.seeds).append(":\n").append(recipes().plain("  "))
                 .append('\n').append(findingsTable().plain("  "));
@@ -223,6 +250,11 @@ final class Report {
                 .append("Greedy decoding, exact match of the final number; `####`: asked without a system prompt "
                         + "(GSM8K's format, what SFT trains); tags: asked with GRPO's system prompt (what GRPO rewards).\n\n")
                 .append(accuracy().markdown()).append('\n');
+        if (byTheta.size() > 1) {
+            sb.append("## Accuracy against θ\n\n").append("LoRA-PAR trained at each θ from the same adapters (main seed), "
+                    + "evaluated after SFT → GRPO; one seed, so no spread (`plots/theta-sweep.png`).\n\n")
+                    .append(thetaAccuracy().markdown()).append('\n');
+        }
         sb.append("## Training\n\n").append(training().markdown()).append('\n');
         sb.append("## Time per stage\n\n").append(times().markdown()).append('\n');
         sb.append("## Findings over seeds ").append(s.seeds).append("\n\n")

@@ -72,6 +72,11 @@ public final class Units {
         };
     }
 
+    /** The stage masks of LoRA-PAR at {@code theta} (the run's α, β) in a seed's folder: an accuracy point of the θ plot. */
+    static String thetaMasksFile(double theta) {
+        return "masks-theta-" + PipelineSettings.number(theta) + ".safetensors";
+    }
+
     static LoraConfig loraConfig(PipelineSettings s, long seed) {
         LoraInit init = switch (s.init.toLowerCase(Locale.ROOT)) {
             case "gaussian" -> LoraInit.GAUSSIAN;
@@ -194,10 +199,13 @@ public final class Units {
                     }
                 }
                 List<SeedResult.SweepPoint> sweep = new ArrayList<>();
-                for (double theta : main ? s.thetaSweep : List.<Double>of()) { // plotted for the main seed only
+                for (double theta : main ? sweepThetas(s) : List.<Double>of()) { // plotted for the main seed only
                     try (SubregionPartition p = SubregionPartition.builder().system1(maps[0]).system2(maps[1])
                             .theta(theta).alpha(s.alpha).beta(s.beta).build()) {
                         sweep.add(new SeedResult.SweepPoint(theta, p.statistics().total()));
+                        if (s.thetaTrained.contains(theta) && theta != s.theta) { // trained too (Unit#runAtTheta)
+                            p.stageMasks().save(dir.resolve(thetaMasksFile(theta)));
+                        }
                     }
                 }
                 double partitionSeconds = (System.nanoTime() - t2) / 1e9;
@@ -222,15 +230,15 @@ public final class Units {
      * {@code metrics-grpo.jsonl}, {@code completions.jsonl} and {@link RunResult#FILE}; the main run also the
      * per-example evaluation records.
      */
-    public static RunResult trainRun(ModelHandle h, PipelineContext c, long seed, Recipe recipe, boolean progress)
-            throws IOException {
+    public static RunResult trainRun(ModelHandle h, PipelineContext c, long seed, Recipe recipe, Double theta,
+            boolean progress) throws IOException {
         PipelineSettings s = c.settings();
         Path seedDir = c.seedDir(seed);
-        Path dir = c.runDir(seed, recipe);
+        Path dir = c.runDir(seed, recipe, theta);
         Files.createDirectories(dir);
         Files.deleteIfExists(dir.resolve("completions.jsonl"));
-        boolean main = seed == c.mainSeed() && recipe == Recipe.LORA_PAR;
-        String masksName = masksFile(recipe);
+        boolean main = seed == c.mainSeed() && recipe == Recipe.LORA_PAR && theta == null;
+        String masksName = theta != null ? thetaMasksFile(theta) : masksFile(recipe);
         try (LoraModel lora = LoraModel.apply(h.model(), loraConfig(s, seed), h.manager());
                 StageMasks masks = masksName == null ? null : StageMasks.load(seedDir.resolve(masksName), h.manager());
                 StageMetricsFiles metrics = new StageMetricsFiles(dir)) {
@@ -270,8 +278,9 @@ public final class Units {
                     // evaluated at the end of each stage only (the interval is never reached)
                     .evaluator((model, step) -> {
                         Accuracy a = Accuracy.evaluate(new Generator(model, h.tokenizer()), h, c,
-                                main ? dir.resolve("eval-after-" + stage[0]) : null, formatsToEvaluate(main, recipe,
-                                        stage[0]));
+                                main ? dir.resolve("eval-after-" + stage[0]) : null, theta != null
+                                        ? formatsToEvaluate(false, Recipe.RANDOM, stage[0]) // tags after GRPO only
+                                        : formatsToEvaluate(main, recipe, stage[0]));
                         after.put(stage[0], a);
                         return a.metrics();
                     }, Integer.MAX_VALUE);
@@ -333,6 +342,14 @@ public final class Units {
                 r.finalLoss(), r.time().toNanos() / 1e9 - evalSeconds,
                 first == null ? Double.NaN : first.detail("reward"), last == null ? Double.NaN : last.detail("reward"),
                 first == null ? Double.NaN : first.detail("kl"), last == null ? Double.NaN : last.detail("kl"));
+    }
+
+    /** The θ values of the main seed's active-share sweep: the sweep's, the run's θ and the trained ones, ascending. */
+    static List<Double> sweepThetas(PipelineSettings s) {
+        java.util.TreeSet<Double> all = new java.util.TreeSet<>(s.thetaSweep);
+        all.add(s.theta);
+        all.addAll(s.thetaTrained);
+        return new ArrayList<>(all);
     }
 
     /** The paper's Figure 4 from two maps and their partition: one point per element, coloured by region. */

@@ -1,6 +1,7 @@
 package ai.lorapar.examples.pipeline;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.engine.EngineSupport;
@@ -46,6 +47,7 @@ class PipelineTest {
         s.seeds = new java.util.ArrayList<>(List.of(1L, 2L));
         s.recipes = new java.util.ArrayList<>(List.of("lora-par", "random"));
         s.thetaSweep = new java.util.ArrayList<>(List.of(0.5, 0.9, 1.0));
+        s.thetaTrained = new java.util.ArrayList<>(List.of(0.5));
         s.device = "cpu";
         return s;
     }
@@ -111,6 +113,30 @@ class PipelineTest {
                 "## Accuracy per kind of item", "one-step (####)", "multi-step (tags)", "## Time per stage", "| SFT |",
                 "| GRPO |", "## Training", "first KL", "## Findings", "(a) importance vs random subset", "## Settings that differ from the paper's");
         assertThat(console.toString()).contains("Fleiss' κ", "after SFT → GRPO (System 2)", "(b) SFT→GRPO vs SFT alone");
+
+        // the θ plot's other accuracy point: LoRA-PAR trained at θ = 0.5 under that θ's masks
+        Path seed1 = out.resolve("seeds/seed-1");
+        assertThat(seed1.resolve("lora-par-theta-0.5/result.json")).isRegularFile();
+        RunResult at05 = RunResult.fromJson(Units.readJson(seed1.resolve("lora-par-theta-0.5/result.json")));
+        SeedResult.SweepPoint p05 = o.seeds().get(1L).sweep().stream().filter(p -> p.theta() == 0.5).findFirst().orElseThrow();
+        assertThat(at05.stage1Elements()).isEqualTo(p05.counts().stage1());
+        assertThat(at05.stage2Elements()).isEqualTo(p05.counts().stage2());
+        try (NDManager m = EngineSupport.newBaseManager();
+                StageMasks masks05 = StageMasks.load(seed1.resolve(Units.thetaMasksFile(0.5)), m)) {
+            assertThat(masks05.stage1Count()).isEqualTo(p05.counts().stage1());
+        }
+        assertThat(at05.afterGrpo().tally("tags", "all").total()).isEqualTo(16);
+        assertThat(report).contains("## Accuracy against θ", "| 0.5 | " + at05.stage1Elements() + " / "
+                + at05.stage2Elements(), "| 0.9 (the run's) |");
+    }
+
+    @Test
+    void unitsRoundTripThroughTheWorkersCommandStream() {
+        for (Unit u : List.of(Unit.prepare(3), Unit.run(2, PipelineSettings.Recipe.RANDOM), Unit.runAtTheta(1, 0.7))) {
+            assertThat(Unit.parse(u.command())).isEqualTo(u);
+        }
+        assertThat(Unit.runAtTheta(1, 0.7).command()).isEqualTo("run 1 lora-par theta=0.7");
+        assertThatThrownBy(() -> Unit.parse("run 1 lora-par 0.7")).hasMessageContaining("theta=T");
     }
 
     @Test
@@ -118,6 +144,7 @@ class PipelineTest {
         PipelineSettings s = quick();
         s.workers = 2;
         s.recipes = new java.util.ArrayList<>(List.of("lora-par", "lora-par-shared"));
+        s.thetaTrained = new java.util.ArrayList<>(List.of(0.7)); // a θ unit through a worker's command stream
         Path out = dir.resolve("workers");
         Pipeline.Outcome o = Pipeline.run(s, out, new PrintWriter(new StringWriter(), true), false);
         for (long seed : s.seeds) {
@@ -132,5 +159,6 @@ class PipelineTest {
         assertThat(half.stage1Elements()).isLessThan(full.stage1Elements());
         assertThat(half.stage2Elements()).isLessThan(full.stage2Elements());
         assertThat(o.findings()).extracting(Findings.Comparison::key).contains("c");
+        assertThat(out.resolve("seeds/seed-1/lora-par-theta-0.7/adapter/adapter_config.json")).isRegularFile();
     }
 }
