@@ -1,6 +1,7 @@
 package ai.lorapar.train;
 
 import ai.lorapar.data.AtomicFiles;
+import ai.lorapar.engine.Collective;
 import ai.lorapar.io.AtomicFolder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -93,6 +94,16 @@ public final class CheckpointStore {
         AtomicFolder.fsync(folder);
         prune(target);
         return target;
+    }
+
+    /**
+     * {@link #write} in a data-parallel job: the leader writes, every rank then waits at a barrier (so nobody
+     * reads a half-written checkpoint) and gets the folder written. In a job of one process, {@link #write}.
+     */
+    public Path write(long step, AtomicFolder.Content content, Collective collective) throws IOException {
+        Path written = collective.isLeader() ? write(step, content) : null;
+        collective.barrier();
+        return written != null ? written : folder.resolve(name(step));
     }
 
     /** The {@code step-*} folders, oldest first. */

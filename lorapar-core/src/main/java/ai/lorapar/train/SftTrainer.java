@@ -273,17 +273,11 @@ public final class SftTrainer {
                     TrainerState st = new TrainerState(stage, pos.step, total, pos.epoch, pos.microBatchInEpoch,
                             pos.microBatchesDone, pos.examplesSeen, pos.tokens, pos.answerTokens, pos.step == total,
                             pos.lastLoss, fingerprints, digest, null);
-                    if (collective.isLeader()) {
-                        Path written = store.write(pos.step,
-                                tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
-                        lastCheckpoint = written;
-                        long s = pos.step;
-                        listeners.forEach(l -> l.onCheckpoint(stage, s, written));
-                    }
-                    collective.barrier(); // nobody reads a half-written checkpoint
-                    if (!collective.isLeader()) {
-                        lastCheckpoint = store.latest().orElse(null);
-                    }
+                    Path written = store.write(pos.step,
+                            tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st), collective);
+                    lastCheckpoint = written;
+                    long s = pos.step;
+                    listeners.forEach(l -> l.onCheckpoint(stage, s, written)); // the leader's listeners only
                 }
                 if (pos.step % config.loggingSteps() == 0 || pos.step == total) {
                     double seconds = (System.nanoTime() - windowStart) / 1e9;

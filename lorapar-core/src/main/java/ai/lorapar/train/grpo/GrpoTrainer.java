@@ -406,16 +406,11 @@ public final class GrpoTrainer implements AutoCloseable {
                 TrainerState st = new TrainerState(stage, steps, total, pos.epoch, pos.promptInEpoch, rollouts,
                         pos.promptsSeen, pos.tokens, pos.completionTokens, steps == total, pos.lastLoss, fingerprints,
                         digest, extra);
-                if (collective.isLeader()) {
-                    Path written = store.write(steps, tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st));
-                    lastCheckpoint = written;
-                    long s = steps;
-                    trainingListeners.forEach(l -> l.onCheckpoint(stage, s, written));
-                }
-                collective.barrier(); // nobody reads a half-written checkpoint
-                if (!collective.isLeader()) {
-                    lastCheckpoint = store.latest().orElse(null);
-                }
+                Path written = store.write(steps, tmp -> TrainingCheckpoint.write(tmp, target, optimizer, masks, st),
+                        collective);
+                lastCheckpoint = written;
+                long s = steps;
+                trainingListeners.forEach(l -> l.onCheckpoint(stage, s, written)); // the leader's listeners only
             }
             for (int i = 0; i < done.size(); i++) {
                 GrpoStepMetrics m = done.get(i);

@@ -1,11 +1,9 @@
 package ai.lorapar.examples.cli;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.lorapar.examples.plots.Plots;
 import ai.lorapar.importance.ImportanceMap;
-import ai.lorapar.partition.Region;
 import ai.lorapar.partition.StageMasks;
 import ai.lorapar.partition.SubregionPartition;
 import ai.lorapar.engine.EngineSupport;
@@ -14,7 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -94,7 +91,9 @@ final class PartitionCommand implements Callable<Integer> {
                         "system1 %s%nsystem2 %s%ntheta %s alpha %s beta %s%n%s%n", system1, system2, theta, alpha, beta,
                         table), StandardCharsets.UTF_8);
                 if (plotPoints > 0) {
-                    Path png = scatter(p, i1, i2, manager);
+                    Path png = Plots.importanceScatter(p, i1, i2, manager, String.format(Locale.ROOT,
+                            "LoRA element importance, θ = %s", theta), plotPoints, randomSeed,
+                            out.resolve("importance-scatter.png"));
                     w.println("Wrote " + png);
                 }
                 w.printf("Wrote %s, %s and %s%n", out.resolve("masks.safetensors"), out.resolve("masks-random.safetensors"),
@@ -102,38 +101,5 @@ final class PartitionCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    private Path scatter(SubregionPartition p, ImportanceMap i1, ImportanceMap i2, NDManager manager) throws Exception {
-        long n = i1.elementCount();
-        if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("too many elements to plot: " + n);
-        }
-        float[] s1 = new float[(int) n];
-        float[] s2 = new float[(int) n];
-        boolean[] k1 = new boolean[(int) n];
-        boolean[] k2 = new boolean[(int) n];
-        try (NDManager scope = manager.newSubManager()) {
-            Map<String, NDArray> only1 = p.regionMasks(Region.SYSTEM1_ONLY, scope);
-            Map<String, NDArray> only2 = p.regionMasks(Region.SYSTEM2_ONLY, scope);
-            Map<String, NDArray> shared = p.regionMasks(Region.SHARED, scope);
-            int offset = 0;
-            for (String name : p.names()) {
-                float[] a = i1.get(name).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-                float[] b = i2.get(name).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
-                boolean[] o1 = only1.get(name).toBooleanArray();
-                boolean[] o2 = only2.get(name).toBooleanArray();
-                boolean[] sh = shared.get(name).toBooleanArray();
-                for (int j = 0; j < a.length; j++) {
-                    s1[offset + j] = a[j];
-                    s2[offset + j] = b[j];
-                    k1[offset + j] = o1[j] || sh[j];
-                    k2[offset + j] = o2[j] || sh[j];
-                }
-                offset += a.length;
-            }
-        }
-        return Plots.importanceScatter(s1, s2, k1, k2, String.format(Locale.ROOT, "LoRA element importance, θ = %s", theta),
-                plotPoints, randomSeed, out.resolve("importance-scatter.png"));
     }
 }

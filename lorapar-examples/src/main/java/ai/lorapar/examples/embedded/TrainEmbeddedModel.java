@@ -3,6 +3,7 @@ package ai.lorapar.examples.embedded;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.examples.embedded.WordProblem.Kind;
@@ -26,9 +27,9 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.management.ManagementFactory;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -323,14 +324,15 @@ public final class TrainEmbeddedModel {
                     if (!back.toString().equals(config.toString())) {
                         throw new IllegalStateException("the saved config " + back + " differs from " + config);
                     }
-                    Files.copy(saved.resolve("model/model.safetensors"), s.out.resolve("model.safetensors"),
-                            StandardCopyOption.REPLACE_EXISTING);
-                    try { // the folder writer's temporary files are owner-only; this is an ordinary shared file
-                        Files.setPosixFilePermissions(s.out.resolve("model.safetensors"),
-                                java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-                    } catch (UnsupportedOperationException e) {
-                        // not a POSIX file system
-                    }
+                    // copied atomically (and with the umask's permissions, not the saved folder's owner-only ones)
+                    Path weights = saved.resolve("model/model.safetensors");
+                    AtomicFiles.write(s.out.resolve("model.safetensors"), out -> {
+                        try (FileChannel in = FileChannel.open(weights)) {
+                            for (long pos = 0, n = in.size(); pos < n; ) {
+                                pos += in.transferTo(pos, n - pos, out);
+                            }
+                        }
+                    });
                 } finally {
                     deleteTree(saved);
                 }

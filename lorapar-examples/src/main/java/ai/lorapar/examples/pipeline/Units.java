@@ -1,8 +1,7 @@
 package ai.lorapar.examples.pipeline;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
+import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.SystemLabel;
 import ai.lorapar.examples.cli.ProgressBar;
@@ -17,7 +16,6 @@ import ai.lorapar.lora.LoraModel;
 import ai.lorapar.lora.LoraTargets;
 import ai.lorapar.model.generate.Generator;
 import ai.lorapar.partition.PartitionStatistics;
-import ai.lorapar.partition.Region;
 import ai.lorapar.partition.StageMasks;
 import ai.lorapar.partition.SubregionPartition;
 import ai.lorapar.train.SftConfig;
@@ -186,9 +184,9 @@ public final class Units {
                             "seed %d, theta %s alpha %s beta %s%n%s", seed, s.theta, s.alpha, s.beta,
                             p.statistics().format()), StandardCharsets.UTF_8);
                     if (main && s.plots) {
-                        scatter(p, maps[0], maps[1], h.manager(), String.format(Locale.ROOT,
-                                "LoRA element importance by region, θ = %s (seed %d)", s.theta, seed), seed,
-                                dir.resolve("importance-scatter.png"));
+                        Plots.importanceScatter(p, maps[0], maps[1], h.manager(), String.format(Locale.ROOT,
+                                "LoRA element importance by region, θ = %s (seed %d)", s.theta, seed), Plots.DEFAULT_SCATTER_POINTS,
+                                seed, dir.resolve("importance-scatter.png"));
                     }
                 }
                 if (s.recipeList().contains(Recipe.LORA_PAR_SHARED)) {
@@ -352,46 +350,10 @@ public final class Units {
         return new ArrayList<>(all);
     }
 
-    /** The paper's Figure 4 from two maps and their partition: one point per element, coloured by region. */
-    public static Path scatter(SubregionPartition p, ImportanceMap i1, ImportanceMap i2, NDManager manager, String title,
-            long seed, Path png) throws IOException {
-        long n = i1.elementCount();
-        if (n > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("too many elements to plot: " + n);
-        }
-        float[] s1 = new float[(int) n];
-        float[] s2 = new float[(int) n];
-        boolean[] k1 = new boolean[(int) n];
-        boolean[] k2 = new boolean[(int) n];
-        try (NDManager scope = manager.newSubManager()) {
-            Map<String, NDArray> only1 = p.regionMasks(Region.SYSTEM1_ONLY, scope);
-            Map<String, NDArray> only2 = p.regionMasks(Region.SYSTEM2_ONLY, scope);
-            Map<String, NDArray> shared = p.regionMasks(Region.SHARED, scope);
-            int offset = 0;
-            for (String name : p.names()) {
-                float[] a = i1.get(name).toType(DataType.FLOAT32, false).toFloatArray();
-                float[] b = i2.get(name).toType(DataType.FLOAT32, false).toFloatArray();
-                boolean[] o1 = only1.get(name).toBooleanArray();
-                boolean[] o2 = only2.get(name).toBooleanArray();
-                boolean[] sh = shared.get(name).toBooleanArray();
-                for (int j = 0; j < a.length; j++) {
-                    s1[offset + j] = a[j];
-                    s2[offset + j] = b[j];
-                    k1[offset + j] = o1[j] || sh[j];
-                    k2[offset + j] = o2[j] || sh[j];
-                }
-                offset += a.length;
-            }
-        }
-        return Plots.importanceScatter(s1, s2, k1, k2, title, Plots.DEFAULT_SCATTER_POINTS, seed, png);
-    }
-
     static void writeJson(Path file, JsonObject o) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.writeString(tmp, new com.google.gson.GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
-                .create().toJson(o), StandardCharsets.UTF_8);
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        String json = new com.google.gson.GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create()
+                .toJson(o);
+        AtomicFiles.writeUtf8(file, w -> w.write(json));
     }
 
     static JsonObject readJson(Path file) throws IOException {

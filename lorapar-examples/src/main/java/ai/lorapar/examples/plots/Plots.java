@@ -1,12 +1,18 @@
 package ai.lorapar.examples.plots;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.lorapar.data.AtomicFiles;
+import ai.lorapar.importance.ImportanceMap;
+import ai.lorapar.partition.SubregionPartition;
 import java.awt.BasicStroke;
 import java.awt.Color;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.file.Files;
+import java.nio.channels.Channels;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -86,6 +92,44 @@ public final class Plots {
     private static final int HEIGHT = 650;
 
     private Plots() {
+    }
+
+    /**
+     * {@link #importanceScatter(float[], float[], boolean[], boolean[], String, int, long, Path)} of two importance
+     * maps and their partition: each element's two importances and which system's top-θ set keeps it (its region).
+     * The maps are read to the host once, for drawing.
+     */
+    public static Path importanceScatter(SubregionPartition p, ImportanceMap i1, ImportanceMap i2, NDManager manager,
+            String title, int maxPoints, long seed, Path png) throws IOException {
+        long n = i1.elementCount();
+        if (n > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("too many elements to plot: " + n);
+        }
+        float[] s1 = new float[(int) n];
+        float[] s2 = new float[(int) n];
+        boolean[] k1 = new boolean[(int) n];
+        boolean[] k2 = new boolean[(int) n];
+        try (NDManager scope = manager.newSubManager()) {
+            Map<String, NDArray> only1 = p.regionMasks(ai.lorapar.partition.Region.SYSTEM1_ONLY, scope);
+            Map<String, NDArray> only2 = p.regionMasks(ai.lorapar.partition.Region.SYSTEM2_ONLY, scope);
+            Map<String, NDArray> shared = p.regionMasks(ai.lorapar.partition.Region.SHARED, scope);
+            int offset = 0;
+            for (String name : p.names()) {
+                float[] a = i1.get(name).toType(DataType.FLOAT32, false).toFloatArray();
+                float[] b = i2.get(name).toType(DataType.FLOAT32, false).toFloatArray();
+                boolean[] o1 = only1.get(name).toBooleanArray();
+                boolean[] o2 = only2.get(name).toBooleanArray();
+                boolean[] sh = shared.get(name).toBooleanArray();
+                System.arraycopy(a, 0, s1, offset, a.length);
+                System.arraycopy(b, 0, s2, offset, b.length);
+                for (int j = 0; j < a.length; j++) {
+                    k1[offset + j] = o1[j] || sh[j];
+                    k2[offset + j] = o2[j] || sh[j];
+                }
+                offset += a.length;
+            }
+        }
+        return importanceScatter(s1, s2, k1, k2, title, maxPoints, seed, png);
     }
 
     /**
@@ -272,21 +316,12 @@ public final class Plots {
 
     private static Path save(XYChart chart, Path png) throws IOException {
         Path abs = png.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        Path temp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".tmp");
-        try {
-            try (OutputStream out = Files.newOutputStream(temp)) {
-                BitmapEncoder.saveBitmap(chart, out, BitmapFormat.PNG);
-            }
-            try {
-                Files.setPosixFilePermissions(temp, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
-            } catch (UnsupportedOperationException e) {
-                // not a POSIX file system: keep its defaults
-            }
-            Files.move(temp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(temp);
-        }
+        // the library's atomic write: a reader never sees a half-written PNG
+        AtomicFiles.write(abs, channel -> {
+            OutputStream out = new BufferedOutputStream(Channels.newOutputStream(channel));
+            BitmapEncoder.saveBitmap(chart, out, BitmapFormat.PNG);
+            out.flush(); // not closed: AtomicFiles forces and closes the channel
+        });
         return abs;
     }
 }
