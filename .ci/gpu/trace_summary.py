@@ -33,3 +33,53 @@ for name, (n, d) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:top]:
 print(f"TRACE cpu ops: {sum(v[0] for v in ops.values())} calls")
 for name, (n, d) in sorted(ops.items(), key=lambda kv: -kv[1][0])[:top]:
     print(f"  op x{n:<6d} {d / 1e3:9.2f} ms  {name}")
+
+# Kernel time by the op that launched it: each kernel's launch (a cuda_runtime event with the same
+# correlation id) lies inside a stack of cpu_op events on its thread; the innermost op is the aten op
+# that launched it, the autograd node (backward) or "forward" says which pass.
+launch = {}
+for e in events:
+    if e.get("ph") == "X" and e.get("cat") in ("cuda_runtime", "cuda_driver"):
+        c = (e.get("args") or {}).get("correlation")
+        if c is not None:
+            launch[c] = (e.get("tid"), float(e.get("ts", 0.0)))
+by_tid = collections.defaultdict(list)
+for e in events:
+    if e.get("ph") == "X" and e.get("cat") == "cpu_op":
+        by_tid[e.get("tid")].append((float(e.get("ts", 0.0)), float(e.get("dur", 0.0)), e.get("name", "?")))
+queries = collections.defaultdict(list)
+for e in events:
+    if e.get("ph") == "X" and e.get("cat") == "kernel":
+        c = (e.get("args") or {}).get("correlation")
+        if c in launch:
+            tid, ts = launch[c]
+            queries[tid].append((ts, float(e.get("dur", 0.0)), e.get("name", "?")))
+by_op = collections.defaultdict(lambda: [0, 0.0])
+by_node = collections.defaultdict(lambda: [0, 0.0])
+for tid, qs in queries.items():
+    ops_t = sorted(by_tid.get(tid, []), key=lambda o: (o[0], -o[1]))
+    qs.sort()
+    stack, i = [], 0
+    for ts, dur, kname in qs:
+        while i < len(ops_t) and ops_t[i][0] <= ts:
+            while stack and stack[-1][0] + stack[-1][1] < ops_t[i][0]:
+                stack.pop()
+            stack.append(ops_t[i])
+            i += 1
+        while stack and stack[-1][0] + stack[-1][1] < ts:
+            stack.pop()
+        inner = stack[-1][2] if stack else "?"
+        node = next((o[2].split(": ", 1)[-1] for o in stack if o[2].startswith("autograd::engine::evaluate_function")),
+                    None) or "forward " + next((o[2] for o in stack if o[2].startswith("lorapar::")), "")
+        k = by_op[inner + "  <" + node + ">"]
+        k[0] += 1
+        k[1] += dur
+        n = by_node[node]
+        n[0] += 1
+        n[1] += dur
+print("TRACE GPU time by autograd node (backward) / forward")
+for name, (n, d) in sorted(by_node.items(), key=lambda kv: -kv[1][1])[:top]:
+    print(f"  node {d / 1e3:9.2f} ms {100 * d / max(gpu, 1):5.1f}%  x{n:<6d} {name}")
+print("TRACE GPU time by launching op <node>")
+for name, (n, d) in sorted(by_op.items(), key=lambda kv: -kv[1][1])[:2 * top]:
+    print(f"  op {d / 1e3:9.2f} ms {100 * d / max(gpu, 1):5.1f}%  x{n:<6d} {name}")

@@ -18,6 +18,8 @@
 
 #include <mutex>
 
+#include <ATen/record_function.h>
+
 #include "lorapar_jni.h"
 
 using lorapar::H;
@@ -239,7 +241,8 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
 LP_TRAIN_FN(jlong, loraLinearNative)(JNIEnv* env, jclass, jlong xh, jlong wh, jlong biasH, jlongArray aHandles,
                                      jlongArray bHandles, jlongArray offsets, jlongArray outs,
                                      jdoubleArray scalings, jdoubleArray dropouts, jlongArray keys, jboolean fp32) {
-  LP_TRY std::vector<int64_t> ah = lorapar::longs(env, aHandles);
+  LP_TRY RECORD_FUNCTION("lorapar::lora_linear", std::vector<c10::IValue>());
+  std::vector<int64_t> ah = lorapar::longs(env, aHandles);
   std::vector<int64_t> bh = lorapar::longs(env, bHandles);
   const size_t n = ah.size();
   LoraMeta meta;
@@ -274,7 +277,8 @@ LP_TRAIN_FN(jlong, loraLinearNative)(JNIEnv* env, jclass, jlong xh, jlong wh, jl
 // Inverted dropout x · keep / (1 - p) with the keep-mask of `key` (the same mask loraLinearNative
 // draws for that key over x's [rows, last dim]); differentiable; x unchanged when p <= 0.
 LP_TRAIN_FN(jlong, keyedDropoutNative)(JNIEnv* env, jclass, jlong xh, jdouble p, jlong key) {
-  LP_TRY const auto& x = T(xh);
+  LP_TRY RECORD_FUNCTION("lorapar::keyed_dropout", std::vector<c10::IValue>());
+  const auto& x = T(xh);
   if (p <= 0) {
     return H(x);
   }

@@ -10,6 +10,8 @@
 // Optional by design: this file registers "LORAPAR_TRAIN_LOSS"; without it Java chunks NDArray ops.
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <ATen/record_function.h>
+
 #include "lorapar_jni.h"
 
 using lorapar::H;
@@ -80,7 +82,8 @@ struct TokenNllFn : public torch::autograd::Function<TokenNllFn> {
 // targets [N] int64 in [0, V); returns the per-row negative log-likelihood [N] fp32, differentiable in
 // hidden. chunk: rows of logits computed at a time.
 LP_TRAIN_FN(jlong, tokenNllNative)(JNIEnv* env, jclass, jlong hiddenH, jlong weightH, jlong targetsH, jlong chunk) {
-  LP_TRY const auto& hidden = T(hiddenH);
+  LP_TRY RECORD_FUNCTION("lorapar::token_nll", std::vector<c10::IValue>());
+  const auto& hidden = T(hiddenH);
   const auto& weight = T(weightH);
   const auto& targets = T(targetsH);
   if (hidden.dim() != 2 || weight.dim() != 2 || hidden.size(1) != weight.size(1) || targets.dim() != 1 ||

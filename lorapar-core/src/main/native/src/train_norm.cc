@@ -4,10 +4,14 @@
 // Under autograd, RMSNorm as transformers writes it keeps the fp32 copy of its input for backward
 // (4 bytes per element), and silu(gate)·up keeps gate, up and silu(gate). These nodes compute the same
 // values (same ops in forward) but keep only the input in its own dtype plus one fp32 number per row
-// (RMSNorm), or only the gate/up input (SiLU·up), and recompute the rest in backward.
+// (RMSNorm), or only the gate/up input (SiLU·up), and recompute the rest in backward. SiLU·up's
+// backward runs the ops autograd would (in the input's dtype) into one preallocated gradient.
 //
 // Optional by design: this file registers "LORAPAR_TRAIN_NORM"; without it Java uses other ops.
 #include <torch/csrc/autograd/custom_function.h>
+
+#include <ATen/record_function.h>
+#include <torch/version.h>
 
 #include "lorapar_jni.h"
 
@@ -71,30 +75,45 @@ struct SiluMulFn : public torch::autograd::Function<SiluMulFn> {
     variable_list saved = ctx->get_saved_variables();
     const torch::Tensor& gu = saved[0];
     const int64_t f = gu.size(-1) / 2;
-    torch::Tensor gate = gu.narrow(-1, 0, f).to(c10::ScalarType::Float);
-    torch::Tensor up = gu.narrow(-1, f, f).to(c10::ScalarType::Float);
-    torch::Tensor g = grads[0].to(c10::ScalarType::Float);
-    torch::Tensor sig = torch::sigmoid(gate);
-    torch::Tensor silu = gate.mul(sig);
-    torch::Tensor dUp = g.mul(silu);
-    // d silu / d gate = sig · (1 + gate · (1 − sig))
-    torch::Tensor dGate = g.mul(up).mul(sig.mul(gate.mul(sig.neg().add(1.0)).add(1.0)));
-    variable_list out(1);
-    out[0] = torch::cat({dGate, dUp}, -1).to(gu.scalar_type());
-    return out;
+    torch::Tensor gate = gu.narrow(-1, 0, f);
+    torch::Tensor up = gu.narrow(-1, f, f);
+    const torch::Tensor& g = grads[0];
+    // the ops autograd runs for silu(gate)·up, in the input's dtype (so the same roundings as
+    // transformers under autograd), written straight into the two halves of one [..., 2F] gradient:
+    // d up = g·silu(gate), d gate = silu_backward(g·up, gate)
+    torch::Tensor out = at::empty_like(gu, at::MemoryFormat::Contiguous);
+    torch::Tensor dGate = out.narrow(-1, 0, f);
+    torch::Tensor dUp = out.narrow(-1, f, f);
+    at::mul_out(dUp, g, torch::silu(gate));
+    at::silu_backward_out(dGate, g.mul(up), gate);
+    variable_list result(1);
+    result[0] = out;
+    return result;
   }
 };
 
 }  // namespace
 
-// RMSNorm of x [..., H] with weight [H]; differentiable in x (weight frozen).
+// RMSNorm of x [..., H] with weight [H]; differentiable in x (weight frozen). On CUDA with torch >= 2.9,
+// torch's rms_norm (one fused kernel each way, fp32 inside, saving x and one fp32 number per row, as
+// RmsNormFn does) without weight, then the weight product in x's dtype: transformers' roundings
+// (the normalised value rounded to x's dtype, then times the weight).
 LP_TRAIN_FN(jlong, rmsNormNative)(JNIEnv* env, jclass, jlong xh, jlong wh, jdouble eps) {
-  LP_TRY return H(RmsNormFn::apply(T(xh), T(wh), static_cast<double>(eps)));
+  LP_TRY RECORD_FUNCTION("lorapar::rms_norm", std::vector<c10::IValue>());
+  const auto& x = T(xh);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9)
+  if (x.is_cuda()) {
+    std::vector<int64_t> last{x.size(-1)};
+    return H(at::rms_norm(x, at::IntArrayRef(last), std::nullopt, static_cast<double>(eps)).mul(T(wh)));
+  }
+#endif
+  return H(RmsNormFn::apply(x, T(wh), static_cast<double>(eps)));
   LP_CATCH(env, 0)
 }
 
 // silu(gate) · up of gateUp [..., 2F]; differentiable.
 LP_TRAIN_FN(jlong, siluMulNative)(JNIEnv* env, jclass, jlong h) {
-  LP_TRY return H(SiluMulFn::apply(T(h)));
+  LP_TRY RECORD_FUNCTION("lorapar::silu_mul", std::vector<c10::IValue>());
+  return H(SiluMulFn::apply(T(h)));
   LP_CATCH(env, 0)
 }

@@ -11,6 +11,7 @@ import ai.lorapar.data.EncodedExample;
 import ai.lorapar.data.Example;
 import ai.lorapar.data.TokenBatch;
 import ai.lorapar.engine.CudaMemory;
+import ai.lorapar.engine.Profiler;
 import ai.lorapar.importance.ImportanceAccumulator;
 import ai.lorapar.importance.ImportanceMap;
 import ai.lorapar.importance.ImportanceScorer;
@@ -41,7 +42,7 @@ import java.util.Random;
  *
  * <pre>
  * ImportanceBenchmark [--shape qwen2.5-0.5b|llama2-7b|MODEL_DIR[,...]] [--examples 64] [--tokens 256]
- *     [--batch 16] [--dtype bf16|fp16|fp32] [--device gpu|cpu] [--check-naive K]
+ *     [--batch 16] [--dtype bf16|fp16|fp32] [--device gpu|cpu] [--check-naive K] [--profile DIR]
  * </pre>
  *
  * Prints {@code BENCH importance <shape> s_per_example=… batch=… peak_gib=…} after one warm-up batch;
@@ -65,6 +66,7 @@ public final class ImportanceBenchmark {
         int batch = ImportanceScorer.DEFAULT_BATCH_SIZE;
         int checkNaive = 0;
         DataType dtype = null;
+        Path profileDir = null;
         Device device = EngineSupport.requireEngine().getGpuCount() > 0 ? Device.gpu() : Device.cpu();
         for (int i = 0; i < args.length; i++) {
             if (i + 1 >= args.length) {
@@ -78,6 +80,7 @@ public final class ImportanceBenchmark {
                 case "--batch" -> batch = Integer.parseInt(v);
                 case "--check-naive" -> checkNaive = Integer.parseInt(v);
                 case "--device" -> device = "gpu".equals(v) ? Device.gpu() : Device.cpu();
+                case "--profile" -> profileDir = Path.of(v);
                 case "--dtype" -> dtype = switch (v) {
                     case "bf16" -> DataType.BFLOAT16;
                     case "fp16" -> DataType.FLOAT16;
@@ -93,7 +96,7 @@ public final class ImportanceBenchmark {
         int failed = 0;
         for (String one : shape.split(",")) {
             try {
-                run(one.trim(), examples, tokens, batch, checkNaive, dtype, device);
+                run(one.trim(), examples, tokens, batch, checkNaive, dtype, device, profileDir);
             } catch (Exception | OutOfMemoryError e) {
                 // one shape failing (say, out of device memory) must not cost the others their figures
                 failed++;
@@ -107,7 +110,7 @@ public final class ImportanceBenchmark {
     }
 
     private static void run(String shape, int examples, int tokens, int batch, int checkNaive, DataType dtype,
-            Device device) throws Exception {
+            Device device, Path profileDir) throws Exception {
         Path folder = Path.of(shape);
         boolean fromFolder = Files.isRegularFile(folder.resolve("config.json"));
         ModelConfig config = fromFolder ? ModelConfig.load(folder) : BenchmarkModels.config(shape);
@@ -146,6 +149,19 @@ public final class ImportanceBenchmark {
                     + " base=%s peak_gib=%s total_s=%.2f%n", label, seconds / examples, batch, examples, tokens,
                     name(model.dtype()), peak, seconds);
 
+            if (profileDir != null && Profiler.isAvailable(manager.getEngine())) {
+                // one more batch under torch's profiler: every op and kernel, as a Chrome trace
+                Files.createDirectories(profileDir);
+                Path trace = profileDir.resolve("importance-" + folder.getFileName() + ".json");
+                ImportanceScorer one = ImportanceScorer.builder().examples(Math.min(batch, examples), 0)
+                        .batchSize(batch).build();
+                Profiler.start(device.isGpu());
+                try (ImportanceMap m = one.score(lora, dataset(data.subList(0, Math.min(batch, examples))))) {
+                    sync(m);
+                }
+                Profiler.stop(trace);
+                System.out.printf(Locale.ROOT, "profile of one batch: %s%n", trace);
+            }
             if (checkNaive > 0) {
                 check(lora, label, data.subList(0, checkNaive), batch);
             }
