@@ -83,3 +83,40 @@ for name, (n, d) in sorted(by_node.items(), key=lambda kv: -kv[1][1])[:top]:
 print("TRACE GPU time by launching op <node>")
 for name, (n, d) in sorted(by_op.items(), key=lambda kv: -kv[1][1])[:2 * top]:
     print(f"  op {d / 1e3:9.2f} ms {100 * d / max(gpu, 1):5.1f}%  x{n:<6d} {name}")
+
+# Where the GPU waits for the host: the largest gaps between consecutive kernels, each with the
+# outermost cpu ops of the launching thread around the launch of the kernel that ends the gap.
+kern = sorted((float(e.get("ts", 0.0)), float(e.get("dur", 0.0)), (e.get("args") or {}).get("correlation"))
+              for e in events if e.get("ph") == "X" and e.get("cat") == "kernel")
+gaps = []
+end = None
+for ts, dur, c in kern:
+    if end is not None and ts - end > 0:
+        gaps.append((ts - end, end, c))
+    end = ts + dur if end is None else max(end, ts + dur)
+total_gap = sum(g[0] for g in gaps)
+print(f"TRACE idle GPU: {total_gap / 1e3:.1f} ms in {len(gaps)} gaps; "
+      f"{sum(g[0] for g in gaps if g[0] > 200) / 1e3:.1f} ms in gaps over 0.2 ms")
+outer = {tid: sorted(v, key=lambda o: (o[0], -o[1])) for tid, v in by_tid.items()}
+def outermost(tid, ts):
+    best = None
+    for o in outer.get(tid, []):
+        if o[0] > ts:
+            break
+        if o[0] + o[1] >= ts and (best is None or o[1] > best[1]):
+            best = o
+    return best[2] if best else "?"
+def busiest(tid, t0, t1):
+    # the op of the launching thread (outermost ones first) that covers most of [t0, t1]
+    best, cover = "?", 0.0
+    for o in outer.get(tid, []):
+        if o[0] > t1:
+            break
+        c = min(o[0] + o[1], t1) - max(o[0], t0)
+        if c > cover * 1.5:
+            best, cover = o[2], c
+    return f"{best} ({cover / 1e3:.2f} ms of it)"
+for g, at_end, c in sorted(gaps, reverse=True)[:15]:
+    tid, lts = launch.get(c, (None, 0.0))
+    print(f"  gap {g / 1e3:7.2f} ms, host busy in: {busiest(tid, at_end, at_end + g)}; ends with a kernel of: "
+          f"{outermost(tid, lts)}")

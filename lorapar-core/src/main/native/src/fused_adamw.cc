@@ -36,24 +36,42 @@ std::vector<torch::Tensor> tensors(JNIEnv* env, jlongArray handles) {
   return out;
 }
 
-// The fp32 gradients of `params` with inactive elements (masks[i] false) set to 0, NaN included.
+// All masks flattened into one bool vector (parameter order).
+torch::Tensor flatMask(const std::vector<torch::Tensor>& masks) {
+  std::vector<torch::Tensor> flat;
+  flat.reserve(masks.size());
+  for (const torch::Tensor& mk : masks) {
+    flat.push_back((mk.scalar_type() == c10::ScalarType::Bool ? mk : mk.ne(0)).reshape({-1}));
+  }
+  return at::cat(flat);
+}
+
+// The fp32 gradients of `params` with inactive elements (masks[i] false) set to 0, NaN included: one
+// flat copy of all of them (a cat: a few kernels, not one per tensor, so the GPU does not wait on the
+// host launching hundreds of tiny copies), returned as views in the parameters' shapes.
 std::vector<torch::Tensor> maskedGradients(const std::vector<torch::Tensor>& params,
                                            const std::vector<torch::Tensor>& masks) {
-  std::vector<torch::Tensor> g;
-  g.reserve(params.size());
+  std::vector<torch::Tensor> flat;
+  std::vector<int64_t> numels;
+  flat.reserve(params.size());
+  numels.reserve(params.size());
   for (size_t i = 0; i < params.size(); i++) {
     const torch::Tensor& grad = params[i].grad();
     if (!grad.defined()) {
       throw std::invalid_argument("FusedAdamW: parameter " + std::to_string(i) + " has no gradient");
     }
-    torch::Tensor gf = grad.to(c10::ScalarType::Float, /*non_blocking=*/false, /*copy=*/true);
-    if (!masks.empty()) {
-      const torch::Tensor& mk = masks[i];
-      gf = at::where(mk.scalar_type() == c10::ScalarType::Bool ? mk : mk.ne(0), gf, at::zeros({}, gf.options()));
-    }
-    g.push_back(gf);
+    flat.push_back(grad.reshape({-1}));
+    numels.push_back(grad.numel());
   }
-  return g;
+  torch::Tensor all = at::cat(flat).to(c10::ScalarType::Float);  // a new buffer either way
+  if (!masks.empty()) {
+    all.masked_fill_(flatMask(masks).logical_not(), 0.0f);
+  }
+  std::vector<torch::Tensor> parts = all.split_with_sizes(numels);
+  for (size_t i = 0; i < params.size(); i++) {
+    parts[i] = parts[i].view(params[i].sizes());
+  }
+  return parts;
 }
 
 // The global L2 norm of `g`, a 0-dim fp32 tensor on their device.
@@ -117,11 +135,19 @@ LP_ADAMW_FN(jlong, stepNative)(JNIEnv* env, jclass, jlongArray paramHandles, jlo
     if (masks.empty()) {
       at::_foreach_mul_(params, decay);
     } else {
-      for (size_t i = 0; i < n; i++) {
-        const torch::Tensor& mk = masks[i];
-        params[i].mul_(at::where(mk.scalar_type() == c10::ScalarType::Bool ? mk : mk.ne(0),
-                                 at::full({}, decay, params[i].options()), at::ones({}, params[i].options())));
+      // the decay factor of each element (1 where frozen), made flat in one kernel and applied as one
+      // multi-tensor product
+      torch::Tensor factors = at::where(flatMask(masks), at::full({}, decay, params[0].options()),
+                                        at::ones({}, params[0].options()));
+      std::vector<int64_t> numels;
+      for (const torch::Tensor& p : params) {
+        numels.push_back(p.numel());
       }
+      std::vector<torch::Tensor> parts = factors.split_with_sizes(numels);
+      for (size_t i = 0; i < n; i++) {
+        parts[i] = parts[i].view(params[i].sizes());
+      }
+      at::_foreach_mul_(params, parts);
     }
   }
   at::_foreach_mul_(m, beta1);

@@ -234,6 +234,152 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
   }
 };
 
+const lorapar::FeatureRegistration kTrainLoraRowsFeature("LORAPAR_TRAIN_LORA_ROWS");
+
+// t (fp32) as hi + lo, both bf16: hi = bf16(t), lo = bf16(t - hi). A product with a bf16-exact operand
+// (x, or a bf16 output gradient) as [hi, hi, lo]·[v_hi, v_lo, v_hi] accumulates in fp32 on tensor
+// cores with ~16 significant bits per factor: fp32-grade for a term that is added to a bf16 tensor.
+std::pair<torch::Tensor, torch::Tensor> splitBf16(const torch::Tensor& t) {
+  torch::Tensor hi = t.to(c10::ScalarType::BFloat16);
+  torch::Tensor lo = t.sub(hi.to(c10::ScalarType::Float)).to(c10::ScalarType::BFloat16);
+  return {hi, lo};
+}
+
+// y += u·vᵀ for fp32 u [N, k], v [M, k] into a bf16 y [N, M] (a strided view is fine) in one bf16 product
+// with fp32 accumulation and one rounding of the sum (the fp32 product then a mixed add rounds the same
+// way, through an fp32 [N, M] temporary and a slow strided add).
+void addProductBf16(torch::Tensor& y, const torch::Tensor& u, const torch::Tensor& v) {
+  auto [uHi, uLo] = splitBf16(u);
+  auto [vHi, vLo] = splitBf16(v);
+  y.addmm_(at::cat({uHi, uHi, uLo}, 1), at::cat({vHi, vLo, vHi}, 1).t());
+}
+
+// Per-call settings of the per-example projection: LoraMeta's layout plus the per-row gradient buffers.
+struct LoraRowsMeta {
+  std::vector<int64_t> offsets;
+  std::vector<int64_t> outs;
+  std::vector<double> scalings;
+  std::vector<torch::Tensor> rowGradA;  // per adapter [R, r, in] fp32, accumulated into by backward
+  std::vector<torch::Tensor> rowGradB;  // per adapter [R, out_i, r] fp32
+};
+
+// The fused projection of LoraLinearFn (fp32 LoRA maths, no dropout: a scoring pass) whose backward
+// gives per-example gradients: row b of the batch's gradient of A and B goes into row b of the given
+// buffers (the gradient of row b's own loss, since rows do not mix in a projection); the shared A and
+// B get none. Forward is LoraLinearFn's exactly. Per-row copies of A and B through batched products
+// (the NDArray path) give the same numbers with ~5 more [N, out]-sized passes per adapter; here the
+// shared products stay plain matrix products and only the two per-row gradients are batched.
+struct LoraRowsFn : public torch::autograd::Function<LoraRowsFn> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
+                               const std::optional<torch::Tensor>& bias, at::TensorList as, at::TensorList bs,
+                               const LoraRowsMeta& meta) {
+    const int64_t n = static_cast<int64_t>(as.size());
+    const int64_t in = x.size(-1);
+    torch::Tensor y = at::linear(x, w, bias);
+    const int64_t outTotal = y.size(-1);
+    torch::Tensor y2 = y.view({-1, outTotal});
+    torch::Tensor x2 = x.reshape({-1, in});
+    torch::Tensor xc = x2.scalar_type() == c10::ScalarType::Float ? x2 : x2.to(c10::ScalarType::Float);
+    std::vector<torch::Tensor> ac;
+    for (int64_t i = 0; i < n; i++) {
+      ac.push_back(as[i].to(c10::ScalarType::Float));
+    }
+    torch::Tensor hAll = at::mm(xc, at::cat(ac, 0).t());  // [N, sum r], as LoraLinearFn without dropout
+    const bool bf16 = y.scalar_type() == c10::ScalarType::BFloat16;
+    int64_t r0 = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const int64_t r = as[i].size(0);
+      torch::Tensor part = y2.narrow(1, meta.offsets[i], meta.outs[i]);
+      torch::Tensor h = hAll.narrow(1, r0, r);
+      torch::Tensor scaledB = bs[i].to(c10::ScalarType::Float).mul(meta.scalings[i]);  // [out, r]
+      if (bf16) {
+        addProductBf16(part, h, scaledB);
+      } else {
+        part.add_(at::mm(h, scaledB.t()));
+      }
+      r0 += r;
+    }
+    variable_list toSave{x, w, hAll};
+    for (int64_t i = 0; i < n; i++) {
+      toSave.push_back(as[i]);
+    }
+    for (int64_t i = 0; i < n; i++) {
+      toSave.push_back(bs[i]);
+    }
+    ctx->save_for_backward(toSave);
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["offsets"] = meta.offsets;
+    ctx->saved_data["outs"] = meta.outs;
+    ctx->saved_data["scalings"] = meta.scalings;
+    ctx->saved_data["rowGradA"] = meta.rowGradA;
+    ctx->saved_data["rowGradB"] = meta.rowGradB;
+    ctx->saved_data["hasBias"] = bias.has_value();
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list saved = ctx->get_saved_variables();
+    const int64_t n = ctx->saved_data["n"].toInt();
+    const std::vector<int64_t> offsets = ctx->saved_data["offsets"].toIntVector();
+    const std::vector<int64_t> outs = ctx->saved_data["outs"].toIntVector();
+    const std::vector<double> scalings = ctx->saved_data["scalings"].toDoubleVector();
+    const std::vector<torch::Tensor> rowGradA = ctx->saved_data["rowGradA"].toTensorVector();
+    const std::vector<torch::Tensor> rowGradB = ctx->saved_data["rowGradB"].toTensorVector();
+    const torch::Tensor& x = saved[0];
+    const torch::Tensor& w = saved[1];
+    const torch::Tensor& hAll = saved[2];
+    const int64_t in = x.size(-1);
+    torch::Tensor g2 = grads[0].reshape({-1, grads[0].size(-1)});
+    torch::Tensor x2 = x.reshape({-1, in});
+    const int64_t rowsTotal = x2.size(0);
+    const int64_t examples = rowGradA.empty() ? 1 : rowGradA[0].size(0);
+    if (examples < 1 || rowsTotal % examples != 0) {
+      throw std::invalid_argument("loraLinearRows: " + std::to_string(rowsTotal) + " input rows do not split into " +
+                                  std::to_string(examples) + " examples");
+    }
+    const int64_t len = rowsTotal / examples;
+    const bool needX = ctx->needs_input_grad(0);
+    torch::Tensor dx2;
+    if (needX) {
+      dx2 = at::mm(g2, w);
+    }
+    torch::Tensor xc = x2.scalar_type() == c10::ScalarType::Float ? x2 : x2.to(c10::ScalarType::Float);
+    torch::Tensor xc3 = xc.view({examples, len, in});
+    torch::NoGradGuard noGrad;
+    const bool bf16 = needX && dx2.scalar_type() == c10::ScalarType::BFloat16;
+    std::vector<torch::Tensor> dhs;
+    std::vector<torch::Tensor> asF;
+    int64_t r0 = 0;
+    for (int64_t i = 0; i < n; i++) {
+      const torch::Tensor& a = saved[3 + i];
+      const torch::Tensor& b = saved[3 + n + i];
+      const int64_t r = a.size(0);
+      const double s = scalings[i];
+      torch::Tensor gc = g2.narrow(1, offsets[i], outs[i]).to(c10::ScalarType::Float).contiguous();  // [N, out]
+      torch::Tensor h3 = hAll.narrow(1, r0, r).reshape({examples, len, r});
+      // row b: dB_b = s · g_bᵀ·h_b, dA_b = (s · g_b·B)ᵀ·x_b
+      rowGradB[i].baddbmm_(gc.view({examples, len, outs[i]}).transpose(1, 2), h3, 1.0, s);
+      torch::Tensor dh = at::mm(gc, b.to(c10::ScalarType::Float)).mul_(s);  // [N, r]
+      rowGradA[i].baddbmm_(dh.view({examples, len, r}).transpose(1, 2), xc3);
+      if (bf16) {
+        dhs.push_back(dh);
+        asF.push_back(a.to(c10::ScalarType::Float));
+      } else if (needX) {
+        dx2.add_(at::mm(dh, a.to(c10::ScalarType::Float)));
+      }
+      r0 += r;
+    }
+    if (bf16 && n > 0) {  // all adapters' input-gradient terms as one product: dx += [dh_i]·[A_i]
+      addProductBf16(dx2, at::cat(dhs, 1), at::cat(asF, 0).t());
+    }
+    variable_list out(static_cast<size_t>(2 * n + 4));
+    if (needX) {
+      out[0] = dx2.view(x.sizes());
+    }
+    return out;
+  }
+};
+
 }  // namespace
 
 // The fused LoRA projection (LoraLinearFn). bias 0 for none; per adapter: A [r, in], B [outs_i, r]
@@ -292,5 +438,53 @@ LP_TRAIN_FN(jlong, keyedDropoutNative)(JNIEnv* env, jclass, jlong xh, jdouble p,
 // The keep-mask itself (bool [rows, cols]) for `key`, as the two natives above draw it (tests).
 LP_TRAIN_FN(jlong, keepMaskNative)(JNIEnv* env, jclass, jlong likeH, jlong rows, jlong cols, jdouble p, jlong key) {
   LP_TRY return H(keepMask(T(likeH), rows, cols, p, key));
+  LP_CATCH(env, 0)
+}
+
+// The fused LoRA projection of a scoring pass with per-example gradients (LoraRowsFn): as
+// loraLinearNative without dropout and with fp32 LoRA maths; per adapter also the [R, r, in] and
+// [R, out_i, r] fp32 buffers that backward adds row b's gradients of A and B into.
+LP_TRAIN_FN(jlong, loraLinearRowsNative)(JNIEnv* env, jclass, jlong xh, jlong wh, jlong biasH, jlongArray aHandles,
+                                         jlongArray bHandles, jlongArray offsets, jlongArray outs,
+                                         jdoubleArray scalings, jlongArray rowGradAHandles,
+                                         jlongArray rowGradBHandles) {
+  LP_TRY RECORD_FUNCTION("lorapar::lora_linear_rows", std::vector<c10::IValue>());
+  std::vector<int64_t> ah = lorapar::longs(env, aHandles);
+  std::vector<int64_t> bh = lorapar::longs(env, bHandles);
+  std::vector<int64_t> gah = lorapar::longs(env, rowGradAHandles);
+  std::vector<int64_t> gbh = lorapar::longs(env, rowGradBHandles);
+  const size_t n = ah.size();
+  LoraRowsMeta meta;
+  meta.offsets = lorapar::longs(env, offsets);
+  meta.outs = lorapar::longs(env, outs);
+  meta.scalings.resize(n);
+  if (bh.size() != n || gah.size() != n || gbh.size() != n || meta.offsets.size() != n || meta.outs.size() != n ||
+      static_cast<size_t>(env->GetArrayLength(scalings)) != n) {
+    throw std::invalid_argument("loraLinearRows: per-adapter arrays differ in length");
+  }
+  if (n > 0) {
+    env->GetDoubleArrayRegion(scalings, 0, static_cast<jsize>(n), meta.scalings.data());
+  }
+  std::vector<torch::Tensor> as;
+  std::vector<torch::Tensor> bs;
+  for (size_t i = 0; i < n; i++) {
+    as.push_back(T(ah[i]));
+    bs.push_back(T(bh[i]));
+    const torch::Tensor& ga = T(gah[i]);
+    const torch::Tensor& gb = T(gbh[i]);
+    if (ga.dim() != 3 || gb.dim() != 3 || ga.size(1) != as[i].size(0) || ga.size(2) != as[i].size(1) ||
+        gb.size(1) != bs[i].size(0) || gb.size(2) != bs[i].size(1) || ga.size(0) != gb.size(0) ||
+        ga.scalar_type() != c10::ScalarType::Float || gb.scalar_type() != c10::ScalarType::Float) {
+      throw std::invalid_argument("loraLinearRows: adapter " + std::to_string(i) + " has A " +
+                                  c10::str(as[i].sizes()) + ", B " + c10::str(bs[i].sizes()) +
+                                  " but row-gradient buffers " + c10::str(ga.sizes()) + ", " + c10::str(gb.sizes()) +
+                                  " (want fp32 [rows, ...A] and [rows, ...B])");
+    }
+    meta.rowGradA.push_back(ga);
+    meta.rowGradB.push_back(gb);
+  }
+  std::optional<torch::Tensor> bias = lorapar::optT(biasH);
+  torch::Tensor y = LoraRowsFn::apply(T(xh), T(wh), bias, at::TensorList(as), at::TensorList(bs), meta);
+  return H(y);
   LP_CATCH(env, 0)
 }

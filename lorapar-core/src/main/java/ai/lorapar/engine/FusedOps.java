@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -29,7 +30,34 @@ public final class FusedOps {
     /** Capability advertised by the JNI when it was built with {@code fused_layer.cc} ({@link #decodeLayer}). */
     public static final String CAPABILITY_LAYER = "LORAPAR_FUSED_LAYER";
 
+    /** Capability advertised by the JNI when it was built with {@code fused.cc}'s {@link #accumulateImportance}. */
+    public static final String CAPABILITY_IMPORTANCE = "LORAPAR_FUSED_IMPORTANCE";
+
     private FusedOps() {}
+
+    /** Whether {@code engine} has {@link #accumulateImportance} (PyTorch engine advertising {@link #CAPABILITY_IMPORTANCE}). */
+    public static boolean isImportanceAvailable(Engine engine) {
+        Objects.requireNonNull(engine, "engine");
+        return "PyTorch".equals(engine.getEngineName()) && engine.hasCapability(CAPABILITY_IMPORTANCE);
+    }
+
+    /**
+     * One batch of importance sums in one call: for each i, {@code s1[i] += Σ_b grads[i][b]·params[i]} and
+     * {@code s2[i] += Σ_b (grads[i][b]·params[i])²} in fp32, with {@code grads[i]} {@code [B, ...params[i] shape]}
+     * and the sums fp32 in the parameters' shapes (updated in place). All on one device.
+     */
+    public static void accumulateImportance(List<NDArray> params, List<NDArray> grads, List<NDArray> s1,
+            List<NDArray> s2) {
+        accumulateImportanceNative(handles(params), handles(grads), handles(s1), handles(s2));
+    }
+
+    private static long[] handles(List<NDArray> arrays) {
+        long[] h = new long[arrays.size()];
+        for (int i = 0; i < h.length; i++) {
+            h[i] = handle(arrays.get(i));
+        }
+        return h;
+    }
 
     /** Whether {@code engine} has {@link #decodeLayer} (PyTorch engine advertising {@link #CAPABILITY_LAYER}). */
     public static boolean isLayerAvailable(Engine engine) {
@@ -124,6 +152,8 @@ public final class FusedOps {
 
     private static native long decodeLayerNative(long x, long[] handles, long past, int heads, int kvHeads, double eps,
             double scale);
+
+    private static native void accumulateImportanceNative(long[] params, long[] grads, long[] s1, long[] s2);
 
     private static native void writeSliceNative(long dst, long src, long dim, long start);
 }

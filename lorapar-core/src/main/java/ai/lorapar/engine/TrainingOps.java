@@ -39,6 +39,8 @@ public final class TrainingOps {
     public static final String ATTENTION = "LORAPAR_TRAIN_ATTENTION";
     /** {@code train_lora.cc}: {@link #loraLinear}, {@link #keyedDropout}, {@link #keepMask}. */
     public static final String LORA = "LORAPAR_TRAIN_LORA";
+    /** {@code train_lora.cc} with per-example gradients: {@link #loraLinearRows}. */
+    public static final String LORA_ROWS = "LORAPAR_TRAIN_LORA_ROWS";
     /** {@code train_loss.cc}: {@link #tokenNll}. */
     public static final String LOSS = "LORAPAR_TRAIN_LOSS";
     /** {@code train_norm.cc}: {@link #rmsNorm}, {@link #siluMul}. */
@@ -112,6 +114,42 @@ public final class TrainingOps {
     }
 
     /**
+     * {@link #loraLinear} of a scoring pass (no dropout, LoRA products in fp32) whose backward also gives
+     * per-example gradients: with the batch's rows split into {@code R} equal examples (R = the first
+     * dimension of the buffers), backward adds example b's gradient of each adapter's A into
+     * {@code rowGradA.get(i)[b]} ({@code [R, r, in]} fp32) and of B into {@code rowGradB.get(i)[b]}
+     * ({@code [R, out_i, r]} fp32). The shared A and B get no gradient from such a pass; x gets its own.
+     * Capability {@link #LORA_ROWS}.
+     */
+    public static NDArray loraLinearRows(NDArray x, NDArray weight, NDArray bias, List<LoraPart> parts,
+            List<NDArray> rowGradA, List<NDArray> rowGradB) {
+        int n = parts.size();
+        if (rowGradA.size() != n || rowGradB.size() != n) {
+            throw new IllegalArgumentException("loraLinearRows: " + n + " adapters but " + rowGradA.size() + " and "
+                    + rowGradB.size() + " row-gradient buffers");
+        }
+        long[] as = new long[n];
+        long[] bs = new long[n];
+        long[] offsets = new long[n];
+        long[] widths = new long[n];
+        double[] scalings = new double[n];
+        long[] gas = new long[n];
+        long[] gbs = new long[n];
+        for (int i = 0; i < n; i++) {
+            LoraPart p = parts.get(i);
+            as[i] = handle(p.a());
+            bs[i] = handle(p.b());
+            offsets[i] = p.offset();
+            widths[i] = p.width();
+            scalings[i] = p.scaling();
+            gas[i] = handle(rowGradA.get(i));
+            gbs[i] = handle(rowGradB.get(i));
+        }
+        return wrap(x, loraLinearRowsNative(handle(x), handle(weight), bias == null ? 0L : handle(bias), as, bs,
+                offsets, widths, scalings, gas, gbs));
+    }
+
+    /**
      * Inverted dropout {@code x·keep/(1 − rate)} in one call, differentiable, with the keep-mask of
      * {@code key} (the mask {@link #loraLinear} draws for that key over an input of x's shape).
      */
@@ -162,6 +200,9 @@ public final class TrainingOps {
 
     private static native long loraLinearNative(long x, long weight, long bias, long[] as, long[] bs, long[] offsets,
             long[] widths, double[] scalings, double[] dropouts, long[] keys, boolean fp32);
+
+    private static native long loraLinearRowsNative(long x, long weight, long bias, long[] as, long[] bs,
+            long[] offsets, long[] widths, double[] scalings, long[] rowGradA, long[] rowGradB);
 
     private static native long keyedDropoutNative(long x, double rate, long key);
 

@@ -3,12 +3,15 @@ package ai.lorapar.importance;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.lorapar.engine.Collective;
+import ai.lorapar.engine.FusedOps;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.lorapar.lora.LoraTensorName;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -77,14 +80,40 @@ public final class ImportanceAccumulator implements AutoCloseable {
                     + " differ from the first example's " + s1.keySet());
         }
         for (Map.Entry<String, NDArray> e : params.entrySet()) {
+            NDArray phi = e.getValue();
+            NDArray g = grads.get(e.getKey());
+            Shape expected = batched ? new Shape(g.getShape().get(0)).addAll(phi.getShape()) : phi.getShape();
+            if (!g.getShape().equals(expected)) {
+                throw new IllegalArgumentException("gradient of '" + e.getKey() + "' has shape " + g.getShape()
+                        + ", expected " + expected + (batched ? " (examples first)" : ""));
+            }
+        }
+        for (Map.Entry<String, NDArray> e : params.entrySet()) { // all shapes checked: nothing is half-added
+            NDArray phi = e.getValue();
+            if (!s1.containsKey(e.getKey())) {
+                s1.put(e.getKey(), manager.zeros(phi.getShape(), DataType.FLOAT32, phi.getDevice()));
+                s2.put(e.getKey(), manager.zeros(phi.getShape(), DataType.FLOAT32, phi.getDevice()));
+            }
+        }
+        if (batched && !params.isEmpty() && FusedOps.isImportanceAvailable(manager.getEngine())) {
+            // one JNI call of a few large kernels instead of six small ones per tensor
+            List<NDArray> p = new ArrayList<>(params.size());
+            List<NDArray> g = new ArrayList<>(params.size());
+            List<NDArray> a1 = new ArrayList<>(params.size());
+            List<NDArray> a2 = new ArrayList<>(params.size());
+            for (Map.Entry<String, NDArray> e : params.entrySet()) {
+                p.add(e.getValue());
+                g.add(grads.get(e.getKey()));
+                a1.add(s1.get(e.getKey()));
+                a2.add(s2.get(e.getKey()));
+            }
+            FusedOps.accumulateImportance(p, g, a1, a2);
+            return;
+        }
+        for (Map.Entry<String, NDArray> e : params.entrySet()) {
             String name = e.getKey();
             NDArray phi = e.getValue();
             NDArray g = grads.get(name);
-            Shape expected = batched ? new Shape(g.getShape().get(0)).addAll(phi.getShape()) : phi.getShape();
-            if (!g.getShape().equals(expected)) {
-                throw new IllegalArgumentException("gradient of '" + name + "' has shape " + g.getShape()
-                        + ", expected " + expected + (batched ? " (examples first)" : ""));
-            }
             try (NDManager scope = manager.newSubManager()) {
                 NDArray phi32 = phi.getDataType() == DataType.FLOAT32 ? phi : widen(phi, scope);
                 NDArray g32 = g.getDataType() == DataType.FLOAT32 ? g : widen(g, scope);
@@ -96,13 +125,7 @@ public final class ImportanceAccumulator implements AutoCloseable {
                 NDArray d2 = batched ? sq.sum(new int[] {0}) : sq;
                 d1.attach(scope);
                 d2.attach(scope);
-                NDArray a1 = s1.get(name);
-                if (a1 == null) {
-                    a1 = manager.zeros(phi.getShape(), DataType.FLOAT32, phi.getDevice());
-                    s1.put(name, a1);
-                    s2.put(name, manager.zeros(phi.getShape(), DataType.FLOAT32, phi.getDevice()));
-                }
-                a1.addi(d1);
+                s1.get(name).addi(d1);
                 s2.get(name).addi(d2);
             }
         }

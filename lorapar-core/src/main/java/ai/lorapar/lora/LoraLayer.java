@@ -63,6 +63,7 @@ public final class LoraLayer implements LinearAdapter {
      * of a sum of per-row losses w.r.t. copy b is row b's own gradient. Null otherwise.
      */
     private volatile NDArray[] rowFactors;
+    private volatile NDArray[] rowGradients;
     private final boolean computeInInputDtype;
     private final boolean keyedDropout;
 
@@ -133,6 +134,14 @@ public final class LoraLayer implements LinearAdapter {
         this.rowFactors = aRows == null ? null : new NDArray[] {aRows, bRows};
     }
 
+    /**
+     * Installs (or, with nulls, removes) the buffers that the fused projection adds per-example gradients
+     * of A and B into ({@link PerExampleGradients} on an engine with {@code TrainingOps.LORA_ROWS}).
+     */
+    void setRowGradients(NDArray gradA, NDArray gradB) {
+        this.rowGradients = gradA == null ? null : new NDArray[] {gradA, gradB};
+    }
+
     synchronized void reseed(long seed) {
         this.dropoutSeed = seed;
         this.dropoutCalls = 0;
@@ -149,6 +158,10 @@ public final class LoraLayer implements LinearAdapter {
         if (rowFactors != null) {
             return null; // per-example copies (PerExampleGradients) run through delta, never the fused node
         }
+        NDArray[] rowGrads = rowGradients;
+        if (rowGrads != null) {
+            return new TrainingFactors(a, b, scaling, 0, rowGrads[0], rowGrads[1]); // scoring: no dropout
+        }
         if (merged || (!enabled && a0 == null)) {
             return TrainingFactors.none();
         }
@@ -157,6 +170,11 @@ public final class LoraLayer implements LinearAdapter {
 
     @Override
     public NDArray delta(Linear layer, NDArray input, boolean training) {
+        if (rowGradients != null) {
+            throw new IllegalStateException(module + ": per-example gradients are open for the fused projection"
+                    + " (TrainingOps.LORA_ROWS), but this pass took the adapter path, which would not give them:"
+                    + " keep the model's fused LoRA path on (DecoderModel.trainingPath()) while they are open");
+        }
         if (merged) {
             return null;
         }

@@ -2,7 +2,9 @@ package ai.lorapar.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.engine.TrainingOps;
 
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -29,12 +31,22 @@ import java.util.Map;
  * <p>The adapters' own A and B get no gradient from such a pass. Only forward passes without a KV
  * cache see the copies (a cache freezes the shared A and B); every pass must have exactly
  * {@link #rows()} rows. Closing restores the shared A and B and frees the copies and their gradients.
+ *
+ * <p>On an engine with {@link TrainingOps#LORA_ROWS} and the model's fused LoRA path on, there are no
+ * copies: each projection runs as one fused node with the shared A and B whose backward adds row b's
+ * gradients into row b of per-parameter buffers (the same numbers, from plain products instead of
+ * batched ones over copies). System property {@value #MODE_PROPERTY}{@code =copies} keeps the copies.
  */
 public final class PerExampleGradients implements AutoCloseable {
+    /** System property: {@code copies} keeps per-row copies of A and B even where the fused per-example node is available. */
+    public static final String MODE_PROPERTY = "lorapar.perExample";
+
     private final LoraModel lora;
     private final NDManager manager;
     private final int rows;
     private final Map<String, NDArray> copies;
+    /** The per-example gradient buffers of the fused mode, or null with copies. */
+    private final Map<String, NDArray> buffers;
     private boolean closed;
 
     PerExampleGradients(LoraModel lora, NDManager parent, int rows) {
@@ -42,12 +54,26 @@ public final class PerExampleGradients implements AutoCloseable {
         this.rows = rows;
         this.manager = parent.newSubManager();
         Map<String, NDArray> c = new LinkedHashMap<>();
+        Map<String, NDArray> g = null;
         try {
-            for (Map.Entry<String, NDArray> e : lora.parameters().entrySet()) {
-                c.put(e.getKey(), rowCopies(e.getKey(), e.getValue()));
-            }
-            for (LoraLayer l : lora.layers().values()) {
-                l.setRowFactors(c.get(l.module() + ".lora_A"), c.get(l.module() + ".lora_B"));
+            if (fusedRows(lora)) {
+                g = new LinkedHashMap<>();
+                for (Map.Entry<String, NDArray> e : lora.parameters().entrySet()) {
+                    NDArray buf = manager.zeros(new Shape(rows).addAll(e.getValue().getShape()), DataType.FLOAT32,
+                            e.getValue().getDevice());
+                    buf.setName(e.getKey() + ".per_example_grad");
+                    g.put(e.getKey(), buf);
+                }
+                for (LoraLayer l : lora.layers().values()) {
+                    l.setRowGradients(g.get(l.module() + ".lora_A"), g.get(l.module() + ".lora_B"));
+                }
+            } else {
+                for (Map.Entry<String, NDArray> e : lora.parameters().entrySet()) {
+                    c.put(e.getKey(), rowCopies(e.getKey(), e.getValue()));
+                }
+                for (LoraLayer l : lora.layers().values()) {
+                    l.setRowFactors(c.get(l.module() + ".lora_A"), c.get(l.module() + ".lora_B"));
+                }
             }
         } catch (RuntimeException ex) {
             uninstall();
@@ -55,6 +81,14 @@ public final class PerExampleGradients implements AutoCloseable {
             throw ex;
         }
         this.copies = Collections.unmodifiableMap(c);
+        this.buffers = g == null ? null : Collections.unmodifiableMap(g);
+    }
+
+    /** Whether the fused per-example node serves {@code lora}'s model (engine capability, fused LoRA path on). */
+    private static boolean fusedRows(LoraModel lora) {
+        return !"copies".equalsIgnoreCase(System.getProperty(MODE_PROPERTY))
+                && TrainingOps.has(lora.model().manager().getEngine(), TrainingOps.LORA_ROWS)
+                && lora.model().trainingPath().fusedLora();
     }
 
     /** A leaf {@code [rows, ...p's shape]} holding {@code rows} copies of p's values. */
@@ -77,7 +111,7 @@ public final class PerExampleGradients implements AutoCloseable {
         return rows;
     }
 
-    /** The per-row leaf copies by parameter name, {@code [rows, ...parameter shape]}. */
+    /** The per-row leaf copies by parameter name, {@code [rows, ...parameter shape]}; empty in the fused mode (see the class). */
     public Map<String, NDArray> copies() {
         checkOpen();
         return copies;
@@ -90,6 +124,9 @@ public final class PerExampleGradients implements AutoCloseable {
      */
     public Map<String, NDArray> gradients() {
         checkOpen();
+        if (buffers != null) {
+            return buffers;
+        }
         Map<String, NDArray> g = new LinkedHashMap<>();
         for (Map.Entry<String, NDArray> e : copies.entrySet()) {
             NDArray grad = e.getValue().getGradient();
@@ -108,6 +145,7 @@ public final class PerExampleGradients implements AutoCloseable {
     private void uninstall() {
         for (LoraLayer l : lora.layers().values()) {
             l.setRowFactors(null, null);
+            l.setRowGradients(null, null);
         }
     }
 

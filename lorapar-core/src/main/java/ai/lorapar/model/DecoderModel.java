@@ -880,15 +880,32 @@ public final class DecoderModel implements AutoCloseable {
             return Linear.linear(x, w, b);
         }
         List<TrainingOps.LoraPart> lora = new ArrayList<>(parts.length);
+        List<NDArray> rowGradA = new ArrayList<>(parts.length);
+        List<NDArray> rowGradB = new ArrayList<>(parts.length);
         long offset = 0;
         for (int i = 0; i < parts.length; i++) {
             long width = parts[i].outFeatures();
             if (f[i] != null && !f[i].isNone()) {
-                double rate = training ? f[i].dropout() : 0;
+                double rate = training && !f[i].perExample() ? f[i].dropout() : 0;
                 long key = rate > 0 ? parts[i].adapter().nextDropoutKey() : 0L;
                 lora.add(new TrainingOps.LoraPart(f[i].a(), f[i].b(), offset, width, f[i].scaling(), rate, key));
+                if (f[i].perExample()) {
+                    rowGradA.add(f[i].rowGradA());
+                    rowGradB.add(f[i].rowGradB());
+                }
             }
             offset += width;
+        }
+        if (!rowGradA.isEmpty()) {
+            if (rowGradA.size() != lora.size()) {
+                throw new IllegalStateException("per-example gradients are open for some adapters of a projection only");
+            }
+            long rows = rowGradA.get(0).getShape().get(0);
+            if (x.getShape().dimension() < 2 || x.getShape().get(0) != rows) {
+                throw new IllegalStateException("per-example gradients are open for " + rows + " rows, but the input is "
+                        + x.getShape() + " (the batch must have exactly that many rows)");
+            }
+            return TrainingOps.loraLinearRows(x, w, b, lora, rowGradA, rowGradB);
         }
         return TrainingOps.loraLinear(x, w, b, lora, trainingPath.loraFp32);
     }

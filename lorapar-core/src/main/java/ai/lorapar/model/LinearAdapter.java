@@ -51,10 +51,23 @@ public interface LinearAdapter {
     /**
      * Low-rank factors of a term with dropout on its input: A {@code [r, in]}, B {@code [out, r]} (fp32
      * leaves, gradients flow to them), the scaling and the dropout rate of training passes;
-     * {@link #none()} for an adapter that currently adds nothing.
+     * {@link #none()} for an adapter that currently adds nothing. While per-example gradients are open
+     * ({@code ai.lorapar.lora.PerExampleGradients} on an engine with {@code TrainingOps.LORA_ROWS}) also
+     * the fp32 buffers {@code [rows, r, in]} and {@code [rows, out, r]} that take each example's gradient
+     * of A and B (then A and B themselves get none).
      */
-    record TrainingFactors(NDArray a, NDArray b, float scaling, double dropout) {
+    record TrainingFactors(NDArray a, NDArray b, float scaling, double dropout, NDArray rowGradA, NDArray rowGradB) {
         private static final TrainingFactors NONE = new TrainingFactors(null, null, 0f, 0);
+
+        /** Factors of an ordinary pass (gradients reach A and B). */
+        public TrainingFactors(NDArray a, NDArray b, float scaling, double dropout) {
+            this(a, b, scaling, dropout, null, null);
+        }
+
+        /** Whether this pass wants per-example gradients in {@link #rowGradA()} / {@link #rowGradB()} instead. */
+        public boolean perExample() {
+            return rowGradA != null;
+        }
 
         /** The factors of a term that is zero. */
         public static TrainingFactors none() {

@@ -11,10 +11,12 @@ import ai.lorapar.data.Example;
 import ai.lorapar.data.ExampleEncoder;
 import ai.lorapar.data.SystemLabel;
 import ai.lorapar.data.TokenBatch;
+import ai.lorapar.engine.TrainingOps;
 import ai.lorapar.lora.LoraConfig;
 import ai.lorapar.lora.LoraInit;
 import ai.lorapar.lora.LoraModel;
 import ai.lorapar.lora.LoraTargets;
+import ai.lorapar.lora.PerExampleGradients;
 import ai.lorapar.model.CausalLmLoss;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.ModelConfig;
@@ -207,6 +209,66 @@ class ImportanceScorerTest extends DeviceTest {
                 assertThat(rel).isLessThanOrEqualTo(tolerance());
             }
         }
+    }
+
+    /**
+     * With a bf16 base on the GPU JNI, the fused per-example node (its bf16 products with split fp32
+     * factors, {@code train_lora.cc}) is as close to the fp32 scores as per-row copies of A and B through
+     * fp32 batched products are: both differ from them by the bf16 rounding of the base model's
+     * activations, the fused node by no more (the fp32 equality with one backward per example is
+     * {@link #batchedScoresEqualOneBackwardPerExample}).
+     */
+    @Test
+    void theFusedPerExampleNodeIsAsCloseToFp32AsRowCopiesWithABf16Base() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(device().isGpu()
+                && TrainingOps.has(manager.getEngine(), TrainingOps.LORA_ROWS), "needs the GPU JNI's fused per-example node");
+        ExampleEncoder enc = encoder();
+        ImportanceScorer scorer = ImportanceScorer.builder().encoder(enc).examples(100, 42).batchSize(3).build();
+        Map<String, float[]> fp32 = new LinkedHashMap<>();
+        try (DecoderModel model = llama(); LoraModel lora = lora(model, LoraInit.GAUSSIAN);
+                ImportanceMap m = scorer.score(lora, SystemLabel.SYSTEM_1, examples())) {
+            for (String name : m.names()) {
+                fp32.put(name, host(m.get(name)));
+            }
+        }
+        try (DecoderModel model = DecoderModel.load(resource("/fixtures/models/llama/model"), manager, DataType.BFLOAT16);
+                LoraModel lora = lora(model, LoraInit.GAUSSIAN)) {
+            double fused;
+            double copies;
+            try (ImportanceMap m = scorer.score(lora, SystemLabel.SYSTEM_1, examples())) {
+                fused = maxRelative(m, fp32);
+            }
+            String before = System.setProperty(PerExampleGradients.MODE_PROPERTY, "copies");
+            try (ImportanceMap m = scorer.score(lora, SystemLabel.SYSTEM_1, examples())) {
+                copies = maxRelative(m, fp32);
+            } finally {
+                if (before == null) {
+                    System.clearProperty(PerExampleGradients.MODE_PROPERTY);
+                } else {
+                    System.setProperty(PerExampleGradients.MODE_PROPERTY, before);
+                }
+            }
+            System.err.printf("importance, bf16 base vs fp32 scores, max rel diff: fused per-example node %.3g,"
+                    + " row copies %.3g%n", fused, copies);
+            assertThat(fused).isLessThanOrEqualTo(Math.max(1.25 * copies, 1e-3));
+        }
+    }
+
+    /** Largest |a − b| of a tensor relative to b's largest |value|, over all tensors. */
+    private static double maxRelative(ImportanceMap a, Map<String, float[]> b) {
+        double worst = 0;
+        for (Map.Entry<String, float[]> e : b.entrySet()) {
+            float[] x = host(a.get(e.getKey()));
+            float[] y = e.getValue();
+            double max = 0;
+            double diff = 0;
+            for (int i = 0; i < y.length; i++) {
+                max = Math.max(max, Math.abs(y[i]));
+                diff = Math.max(diff, Math.abs(x[i] - y[i]));
+            }
+            worst = Math.max(worst, diff / Math.max(max, 1e-30));
+        }
+        return worst;
     }
 
     @Test
