@@ -91,12 +91,16 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     }
     std::vector<torch::Tensor> hs;
     hs.reserve(n);
+    // A and B in the compute dtype, cast once: backward uses these copies (n x r x (in + out) elements)
+    // instead of casting the leaves again
+    std::vector<torch::Tensor> ac;
+    std::vector<torch::Tensor> bc;
+    for (int64_t i = 0; i < n; i++) {
+      ac.push_back(as[i].to(ct));
+      bc.push_back(bs[i].to(ct));
+    }
     if (noDropout && n > 1) {
       // one product for all adapters' A (they share the input when nothing is dropped)
-      std::vector<torch::Tensor> ac;
-      for (int64_t i = 0; i < n; i++) {
-        ac.push_back(as[i].to(ct));
-      }
       torch::Tensor hAll = at::mm(xc, at::cat(ac, 0).t());  // [N, sum r]
       int64_t r0 = 0;
       for (int64_t i = 0; i < n; i++) {
@@ -109,16 +113,13 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
         double p = meta.dropouts[i];
         // drop(x)·Aᵀ = (x·keep)·(A/(1-p))ᵀ: the 1/(1-p) goes on the small A, one pass over x less
         torch::Tensor xd = p > 0 ? xc.mul(keepMask(xc, rows, in, p, meta.keys[i])) : xc;
-        torch::Tensor a = as[i].to(ct);
-        if (p > 0) {
-          a = a.mul(1.0 / (1.0 - p));
-        }
+        torch::Tensor a = p > 0 ? ac[i].mul(1.0 / (1.0 - p)) : ac[i];
         hs.push_back(at::mm(xd, a.t()));  // [N, r]
       }
     }
     for (int64_t i = 0; i < n; i++) {
       torch::Tensor part = y2.narrow(1, meta.offsets[i], meta.outs[i]);
-      torch::Tensor b = bs[i].to(ct);
+      const torch::Tensor& b = bc[i];
       if (meta.fp32) {
         // the delta in fp32, added to a bf16/fp16 output with one rounding (as PEFT adds it)
         part.add_(at::mm(hs[i], b.t()).mul_(meta.scalings[i]));
@@ -131,10 +132,10 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     toSave.push_back(x);
     toSave.push_back(w);
     for (int64_t i = 0; i < n; i++) {
-      toSave.push_back(as[i]);
+      toSave.push_back(ac[i]);
     }
     for (int64_t i = 0; i < n; i++) {
-      toSave.push_back(bs[i]);
+      toSave.push_back(bc[i]);
     }
     for (int64_t i = 0; i < n; i++) {
       toSave.push_back(hs[i]);
@@ -148,6 +149,8 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     ctx->saved_data["dropouts"] = meta.dropouts;
     ctx->saved_data["fp32"] = meta.fp32;
     ctx->saved_data["hasBias"] = meta.hasBias;
+    ctx->saved_data["aDtype"] = n > 0 ? static_cast<int64_t>(as[0].scalar_type()) : int64_t{0};
+    ctx->saved_data["bDtype"] = n > 0 ? static_cast<int64_t>(bs[0].scalar_type()) : int64_t{0};
     return y;
   }
 
@@ -157,6 +160,9 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     const std::vector<int64_t> offsets = ctx->saved_data["offsets"].toIntVector();
     const std::vector<int64_t> outs = ctx->saved_data["outs"].toIntVector();
     const std::vector<int64_t> keys = ctx->saved_data["keys"].toIntVector();
+    // the leaves' dtype (gradients are returned in it); the saved A and B are the compute-dtype copies
+    const auto aDtype = static_cast<c10::ScalarType>(ctx->saved_data["aDtype"].toInt());
+    const auto bDtype = static_cast<c10::ScalarType>(ctx->saved_data["bDtype"].toInt());
     const std::vector<double> scalings = ctx->saved_data["scalings"].toDoubleVector();
     const std::vector<double> dropouts = ctx->saved_data["dropouts"].toDoubleVector();
     const bool fp32 = ctx->saved_data["fp32"].toBool();
@@ -186,20 +192,20 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
       if (!needA && !needB && !needX) {
         continue;
       }
-      const torch::Tensor& aLeaf = saved[2 + i];
-      const torch::Tensor& bLeaf = saved[2 + n + i];
+      const torch::Tensor& aC = saved[2 + i];  // A in the compute dtype
+      const torch::Tensor& bC = saved[2 + n + i];
       const torch::Tensor& h = saved[2 + 2 * n + i];
       // this part's output gradient (a strided view, no copy in the compute dtype); the scaling is applied
       // to the small products instead of to this [N, out] block
       torch::Tensor gpart = g2.narrow(1, offsets[i], outs[i]);
       torch::Tensor gc = gpart.scalar_type() == ct ? gpart : gpart.to(ct);
       if (needB) {
-        out[3 + n + i] = at::mm(gc.t(), h).mul_(scalings[i]).to(bLeaf.scalar_type());
+        out[3 + n + i] = at::mm(gc.t(), h).mul_(scalings[i]).to(bDtype);
       }
       if (!needA && !needX) {
         continue;
       }
-      torch::Tensor dh = at::mm(gc, bLeaf.to(ct)).mul_(scalings[i]);  // [N, r]
+      torch::Tensor dh = at::mm(gc, bC).mul_(scalings[i]);  // [N, r]
       const double p = dropouts[i];
       const double inv = p > 0 ? 1.0 / (1.0 - p) : 1.0;
       torch::Tensor keep;
@@ -216,11 +222,11 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
         if (p > 0) {
           da.mul_(inv);
         }
-        out[3 + i] = da.to(aLeaf.scalar_type());
+        out[3 + i] = da.to(aDtype);
       }
       if (needX) {
         // dx += (dh·A)·keep/(1-p) = ((dh/(1-p))·A)·keep: the factor on the small [N, r] dh
-        torch::Tensor t = at::mm(p > 0 ? dh.mul(inv) : dh, aLeaf.to(ct));
+        torch::Tensor t = at::mm(p > 0 ? dh.mul(inv) : dh, aC);
         if (p > 0) {
           t.mul_(keep);
         }
