@@ -23,21 +23,29 @@ import java.util.TreeMap;
  */
 public final class MetricsJsonl implements TrainingListener, Closeable {
     private final Path file;
-    private final BufferedWriter out;
+    private BufferedWriter out;
 
     private MetricsJsonl(Path file, BufferedWriter out) {
         this.file = file;
         this.out = out;
     }
 
-    /** Opens {@code file} for appending (creating it and its folder when missing). */
+    /**
+     * Opens {@code file} for appending (creating it and its folder when missing). When a stage resumes
+     * from a checkpoint at step s, the lines this stage logged for steps after s (by the run that
+     * stopped) are dropped first ({@link StepLogs}), so the file reads as one uninterrupted run.
+     */
     public static MetricsJsonl open(Path file) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);
         }
-        return new MetricsJsonl(file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND));
+        return new MetricsJsonl(file, append(file));
+    }
+
+    private static BufferedWriter append(Path file) throws IOException {
+        return Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                StandardOpenOption.APPEND);
     }
 
     public Path file() {
@@ -46,6 +54,9 @@ public final class MetricsJsonl implements TrainingListener, Closeable {
 
     @Override
     public void onStageStart(StageStart s) {
+        if (s.startStep() > 0) {
+            dropStepsAfter(s.stage(), s.startStep());
+        }
         JsonObject o = event("stage_start", s.stage());
         o.addProperty("total_steps", s.totalSteps());
         o.addProperty("start_step", s.startStep());
@@ -121,6 +132,17 @@ public final class MetricsJsonl implements TrainingListener, Closeable {
             o.addProperty(key, v);
         } else {
             o.add(key, JsonNull.INSTANCE);
+        }
+    }
+
+    private synchronized void dropStepsAfter(String stage, long step) {
+        try {
+            out.close();
+            StepLogs.dropStepsAfter(file, stage, step);
+            out = append(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException(file + ": cannot drop the lines after step " + step + " of " + stage
+                    + " on resume: " + e.getMessage(), e);
         }
     }
 

@@ -31,6 +31,7 @@ import ai.lorapar.train.TrainerState;
 import ai.lorapar.train.TrainingCheckpoint;
 import ai.lorapar.train.TrainingDivergedException;
 import ai.lorapar.train.StageBuilder;
+import ai.lorapar.train.StepLogs;
 import ai.lorapar.train.TrainingListener;
 import ai.lorapar.train.TrainingTarget;
 import ai.lorapar.train.TwoStageTrainer;
@@ -360,6 +361,15 @@ public final class GrpoTrainer implements AutoCloseable {
                 pos.lastLoss = st.lastLoss();
                 resumedFrom = steps;
                 lastCheckpoint = latest.get();
+                if (completionLog != null) {
+                    // the stopped run may have logged steps after its last checkpoint: they are logged again
+                    try {
+                        StepLogs.dropStepsAfter(completionLog, null, steps);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(completionLog + ": cannot drop the completions after step "
+                                + steps + " on resume: " + e.getMessage(), e);
+                    }
+                }
                 LOG.info("{}: resuming from {} (step {} of {}, rollout {}{})", stage, latest.get(), steps, total, rollouts,
                         st.completed() ? ", stage complete" : "");
             }

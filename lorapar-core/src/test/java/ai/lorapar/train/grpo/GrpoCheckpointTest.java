@@ -184,6 +184,12 @@ class GrpoCheckpointTest {
         void accept(GrpoTrainer.Builder b, LoraModel lora) throws Exception;
     }
 
+    /** The "step" of every line of a completion log, in file order. */
+    private static List<Long> completionSteps(Path log) throws java.io.IOException {
+        return Files.readAllLines(log).stream().map(l -> JsonParser.parseString(l).getAsJsonObject().get("step")
+                .getAsLong()).toList();
+    }
+
     /** A fresh model, adapters and masks (the same every time), a trainer configured by {@code setup}. */
     private void withTrainer(GrpoConfig cfg, Run run) throws Exception {
         try (NDManager m = NDManager.newBaseManager(device());
@@ -245,16 +251,19 @@ class GrpoCheckpointTest {
         assertThat(step.has("clip_ratio")).isTrue();
         assertThat(step.get("learning_rate").getAsDouble()).isPositive();
 
-        // checkpoints every step; a crash inside step 4, before its checkpoint (the latest is after step 3, mid-epoch 2)
+        // checkpoints every step; a crash inside step 4, before its checkpoint (the latest is after step 3, mid-epoch 2);
+        // completions logged every step, so the crashed run has logged step 4 already
         Path ckpt = tmp.resolve("ckpt");
-        withTrainer(cfg, (b, lora) -> {
+        Path completions = tmp.resolve("completions.jsonl");
+        GrpoConfig logged = cfg.toBuilder().completionLogEvery(1).build();
+        withTrainer(logged, (b, lora) -> {
             Recorder rec = new Recorder(0);
             GrpoListener crash = m -> {
                 if (m.step() == 4) {
                     throw new IllegalStateException("simulated crash in step 4");
                 }
             };
-            try (GrpoTrainer t = b.checkpoints(ckpt, 1).listener(rec).listener(crash).build()) {
+            try (GrpoTrainer t = b.checkpoints(ckpt, 1).completionLog(completions).listener(rec).listener(crash).build()) {
                 assertThatThrownBy(() -> t.train(data)).hasMessageContaining("simulated crash");
             }
             assertThat(rec.checkpoints).containsExactly(1L, 2L, 3L);
@@ -265,11 +274,15 @@ class GrpoCheckpointTest {
         assertThat(at3.extra().get("rollouts").getAsLong()).isEqualTo(3);
         assertThat(at3.completed()).isFalse();
 
-        // resumed: step 4 again, the same weights bit for bit
+        List<Long> beforeResume = completionSteps(completions);
+        assertThat(beforeResume).as("the crashed run logged step 4").contains(4L);
+
+        // resumed: step 4 again, the same weights bit for bit; the completion log has each step once
         List<GrpoStepMetrics> resumed = new ArrayList<>();
-        withTrainer(cfg, (b, lora) -> {
+        withTrainer(logged, (b, lora) -> {
             Recorder rec = new Recorder(0);
-            try (GrpoTrainer t = b.checkpoints(ckpt, 1).listener(rec).listener(resumed::add).build()) {
+            try (GrpoTrainer t = b.checkpoints(ckpt, 1).completionLog(completions).listener(rec).listener(resumed::add)
+                    .build()) {
                 GrpoReport r = t.train(data);
                 assertThat(r.stage().resumedFromStep()).isEqualTo(3);
                 assertThat(r.stage().steps()).isEqualTo(4);
@@ -280,6 +293,8 @@ class GrpoCheckpointTest {
             assertSameWeights(bits(lora), expected);
         });
         assertThat(resumed).extracting(GrpoStepMetrics::step).containsExactly(4L);
+        // step 4's lines of the crashed run were dropped on resume and logged again (the same completions)
+        assertThat(completionSteps(completions)).isEqualTo(beforeResume).isSorted().containsSequence(3L, 4L);
         assertSameLoss(resumed.get(0).loss(), uninterrupted.get(3).loss());
         assertThat(resumed.get(0).reward()).as("the same completions").isEqualTo(uninterrupted.get(3).reward());
         assertThat(TrainerState.read(ckpt.resolve("step-000004")).completed()).isTrue();
