@@ -4,12 +4,20 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.Linear;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -17,6 +25,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.UnaryOperator;
 
 /**
  * LoRA adapters installed on a {@link DecoderModel}: for every targeted linear layer
@@ -441,6 +450,117 @@ public final class LoraModel implements AutoCloseable {
     public void save(Path folder) throws IOException {
         checkOpen();
         PeftAdapterFiles.write(folder, this);
+    }
+
+    /** File of {@link #saveNative}'s folder holding the configuration the adapters were made with. */
+    public static final String NATIVE_CONFIG = "lorapar_lora.json";
+    /** File of {@link #saveNative}'s folder holding the adapters' state ({@link #saveState}). */
+    public static final String NATIVE_STATE = "lorapar_state.safetensors";
+
+    /**
+     * Saves the adapters so that {@link #loadNative} makes the same adapters again, residual
+     * initialisations included (PiSSA and OLoRA at their rank r, with A₀ and B₀; PEFT's export of those
+     * is a plain LoRA of rank 2r, which {@link #load} reads as such): the configuration as JSON
+     * ({@value #NATIVE_CONFIG}) and the state ({@value #NATIVE_STATE}, {@link #saveState}). May share a
+     * folder with {@link #save}'s PEFT files, which other tools read and ignore these.
+     */
+    public void saveNative(Path folder) throws IOException {
+        checkOpen();
+        LoraStateFiles.write(folder.resolve(NATIVE_STATE), this);
+        JsonObject o = new JsonObject();
+        o.addProperty("format", "lorapar-lora-config");
+        LoraTargets t = config.targets();
+        if (t.pattern() != null) {
+            o.addProperty("target_pattern", t.pattern());
+        } else {
+            JsonArray a = new JsonArray();
+            t.entries().forEach(a::add);
+            o.add("target_modules", a);
+        }
+        o.addProperty("r", config.rank());
+        o.addProperty("lora_alpha", config.alpha());
+        o.addProperty("lora_dropout", config.dropout());
+        o.addProperty("init", config.init().name());
+        o.addProperty("gaussian_std", config.gaussianStd());
+        o.addProperty("seed", config.seed());
+        o.addProperty("svd_oversample", config.svdOversample());
+        o.addProperty("svd_iterations", config.svdIterations());
+        if (config.baseModelNameOrPath() != null) {
+            o.addProperty("base_model_name_or_path", config.baseModelNameOrPath());
+        }
+        String json = new GsonBuilder().setPrettyPrinting().create().toJson(o);
+        AtomicFiles.writeUtf8(folder.resolve(NATIVE_CONFIG), w -> w.write(json + "\n"));
+    }
+
+    /** Whether {@code folder} holds {@link #saveNative}'s files. */
+    public static boolean isNative(Path folder) {
+        return Files.isRegularFile(folder.resolve(NATIVE_CONFIG))
+                && Files.isRegularFile(folder.resolve(NATIVE_STATE));
+    }
+
+    /**
+     * The adapters {@link #saveNative} saved, made again on {@code model}: {@link #apply} with the saved
+     * configuration (changed by {@code adjust}, e.g. a training dropout; rank, targets and initialisation
+     * must stay), then {@link #loadState}, so A, B, A₀ and B₀ are the saved ones bit for bit.
+     *
+     * @throws AdapterFormatException naming the file and key that is missing or wrong, or what {@code adjust}
+     *     changed that it may not
+     */
+    public static LoraModel loadNative(Path folder, DecoderModel model, NDManager parent,
+            UnaryOperator<LoraConfig> adjust) throws IOException {
+        Path file = folder.resolve(NATIVE_CONFIG);
+        LoraConfig saved;
+        try {
+            JsonObject o = JsonParser.parseString(
+                    Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
+            if (!o.has("format") || !"lorapar-lora-config".equals(o.get("format").getAsString())) {
+                throw new AdapterFormatException(file + ": \"format\" is not \"lorapar-lora-config\"");
+            }
+            LoraConfig.Builder b = LoraConfig.builder();
+            if (o.has("target_pattern")) {
+                b.targets(LoraTargets.regex(o.get("target_pattern").getAsString()));
+            } else {
+                List<String> modules = new ArrayList<>();
+                o.getAsJsonArray("target_modules").forEach(e -> modules.add(e.getAsString()));
+                b.targets(LoraTargets.modules(modules));
+            }
+            b.rank(required(o, "r", file).getAsInt()).alpha(required(o, "lora_alpha", file).getAsDouble())
+                    .dropout(required(o, "lora_dropout", file).getAsDouble())
+                    .init(LoraInit.valueOf(required(o, "init", file).getAsString()))
+                    .gaussianStd(required(o, "gaussian_std", file).getAsDouble())
+                    .seed(required(o, "seed", file).getAsLong())
+                    .svd(required(o, "svd_oversample", file).getAsInt(), required(o, "svd_iterations", file).getAsInt());
+            if (o.has("base_model_name_or_path")) {
+                b.baseModelNameOrPath(o.get("base_model_name_or_path").getAsString());
+            }
+            saved = b.build();
+        } catch (AdapterFormatException e) {
+            throw e;
+        } catch (RuntimeException e) { // malformed JSON, a wrong type, an unknown init, an invalid value
+            throw new AdapterFormatException(file + ": " + e.getMessage());
+        }
+        LoraConfig c = adjust == null ? saved : adjust.apply(saved);
+        if (c.rank() != saved.rank() || c.init() != saved.init() || !c.targets().equals(saved.targets())) {
+            throw new AdapterFormatException(file + ": the saved adapters are " + saved + "; rank, targets and"
+                    + " initialisation cannot change when loading them (asked for " + c + ")");
+        }
+        LoraModel lora = apply(model, c, parent);
+        try {
+            lora.loadState(folder.resolve(NATIVE_STATE));
+        } catch (IOException | RuntimeException e) {
+            lora.close();
+            throw e;
+        }
+        return lora;
+    }
+
+    private static JsonElement required(JsonObject o, String key, Path file)
+            throws AdapterFormatException {
+        JsonElement e = o.get(key);
+        if (e == null || e.isJsonNull()) {
+            throw new AdapterFormatException(file + ": key \"" + key + "\" is missing");
+        }
+        return e;
     }
 
     /**

@@ -101,6 +101,52 @@ class LoraStateTest {
         }
     }
 
+    /**
+     * {@link LoraModel#saveNative} / {@link LoraModel#loadNative}: PiSSA adapters come back at their rank r
+     * with A, B, A₀, B₀ and the residual base bit for bit (PEFT's files in the same folder hold the rank-2r
+     * export, which {@link LoraModel#load} reads as a plain LoRA); the dropout may change, the rank may not;
+     * a broken config names the file and key.
+     */
+    @Test
+    void theNativeFolderMakesPissaAdaptersAgainAtTheirRank() throws Exception {
+        String name = "model.layers.1.self_attn.v_proj";
+        Path folder = tmp.resolve("adapter_init");
+        float[] a;
+        float[] a0;
+        float[] residual;
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);
+                LoraModel lora = LoraModel.apply(model, cfg(LoraInit.PISSA, 2, 4).toBuilder().svd(0, 0).build(), m)) {
+            lora.parameters().get(name + ".lora_A").addi(0.01f); // as if trained
+            a = lora.parameters().get(name + ".lora_A").toFloatArray();
+            a0 = lora.layers().get(name).initialA().toFloatArray();
+            residual = model.linear(name).weight().toFloatArray();
+            lora.save(folder);
+            lora.saveNative(folder);
+        }
+        assertThat(LoraModel.isNative(folder)).isTrue();
+        assertThat(LoraModel.isNative(tmp)).isFalse();
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m)) {
+            try (LoraModel peft = LoraModel.load(folder, model, m)) {
+                assertThat(peft.config().rank()).as("PEFT's export of PiSSA r=2").isEqualTo(4);
+            }
+            try (LoraModel lora = LoraModel.loadNative(folder, model, m, c -> c.toBuilder().dropout(0.1).build())) {
+                assertThat(lora.config().rank()).isEqualTo(2);
+                assertThat(lora.config().init()).isEqualTo(LoraInit.PISSA);
+                assertThat(lora.config().dropout()).isEqualTo(0.1);
+                assertThat(lora.parameters().get(name + ".lora_A").toFloatArray()).containsExactly(a);
+                assertThat(lora.layers().get(name).initialA().toFloatArray()).containsExactly(a0);
+                assertThat(model.linear(name).weight().toFloatArray()).containsExactly(residual);
+            }
+            assertThatThrownBy(() -> LoraModel.loadNative(folder, model, m, c -> c.toBuilder().rank(4).build()))
+                    .isInstanceOf(AdapterFormatException.class).hasMessageContaining("cannot change");
+            java.nio.file.Files.writeString(folder.resolve(LoraModel.NATIVE_CONFIG),
+                    "{\"format\": \"lorapar-lora-config\", \"target_modules\": [\"q_proj\"]}");
+            assertThatThrownBy(() -> LoraModel.loadNative(folder, model, m, null))
+                    .isInstanceOf(AdapterFormatException.class).hasMessageContaining(LoraModel.NATIVE_CONFIG)
+                    .hasMessageContaining("\"r\"");
+        }
+    }
+
     @Test
     void aFileOfAnotherKindIsRefused() throws Exception {
         try (NDManager m = NDManager.newBaseManager(Device.cpu()); DecoderModel model = LoraFixtures.loadLlama(m);

@@ -103,7 +103,8 @@ public final class ScoreImportance {
             System.out.printf(Locale.ROOT, "model %s on %s (%s), LoRA %s r=%d alpha=%s init=%s: %,d elements%n",
                     modelDir, model.device(), model.dtype(), targets, rank, alpha, init, lora.parameterCount());
             Path adapterInit = out.resolve("adapter_init");
-            lora.save(adapterInit);
+            lora.save(adapterInit);       // PEFT's files, for other tools (PiSSA/OLoRA exported as rank 2r)
+            lora.saveNative(adapterInit); // the same adapters at rank r, for --adapter-init
             ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).template(PromptTemplate.named(template))
                     .maxLength(maxLength).vocabSize(model.config().vocabSize()).build();
             ImportanceScorer scorer = ImportanceScorer.builder().encoder(encoder).examples(examples, seed)

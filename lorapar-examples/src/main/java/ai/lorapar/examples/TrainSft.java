@@ -121,7 +121,11 @@ public final class TrainSft {
             };
             try (DecoderModel model = DecoderModel.load(modelDir, manager, dtype);
                     LoraModel lora = opt.containsKey("--adapter-init")
-                            ? LoraModel.load(Path.of(opt.get("--adapter-init")), model, manager)
+                            ? (LoraModel.isNative(Path.of(opt.get("--adapter-init")))
+                                    ? LoraModel.loadNative(Path.of(opt.get("--adapter-init")), model, manager,
+                                            c -> c.toBuilder().dropout(Double.parseDouble(
+                                                    opt.getOrDefault("--dropout", "0.05"))).build())
+                                    : LoraModel.load(Path.of(opt.get("--adapter-init")), model, manager))
                             : LoraModel.apply(model, LoraConfig.builder()
                                     .targets(targets(opt.getOrDefault("--targets", "QKVGUD")))
                                     .rank(Integer.parseInt(opt.getOrDefault("--rank", "8")))

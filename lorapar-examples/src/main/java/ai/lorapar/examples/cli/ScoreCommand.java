@@ -152,7 +152,8 @@ final class ScoreCommand implements Callable<Integer> {
             w.flush();
             Path adapterInit = out.resolve("adapter_init");
             if (leader) { // every rank made the same adapters (same seed)
-                lora.save(adapterInit);
+                lora.save(adapterInit);       // PEFT's files, for other tools (PiSSA/OLoRA exported as rank 2r)
+                lora.saveNative(adapterInit); // the same adapters at rank r, for 'train --adapter-init'
             }
             ExampleEncoder encoder = ExampleEncoder.builder(tokenizer).template(PromptTemplate.named(template))
                     .maxLength(maxLength).vocabSize(m.config().vocabSize()).build();

@@ -317,7 +317,11 @@ final class TrainCommand implements Callable<Integer> {
             return LoraModel.load(adapter, m, manager);
         }
         if (adapterInit != null) {
-            return LoraModel.load(adapterInit, m, manager);
+            // 'score' also writes the native form: PiSSA/OLoRA adapters at their rank r (the importance maps'
+            // shapes), where PEFT's files hold the equivalent rank-2r plain LoRA
+            return LoraModel.isNative(adapterInit)
+                    ? LoraModel.loadNative(adapterInit, m, manager, c -> c.toBuilder().dropout(dropout).build())
+                    : LoraModel.load(adapterInit, m, manager);
         }
         return LoraModel.apply(m, LoraConfig.builder().targets(CliOptions.targets(targets)).rank(rank).alpha(loraAlpha)
                 .dropout(dropout).init(loraInit).seed(seed).build(), manager);

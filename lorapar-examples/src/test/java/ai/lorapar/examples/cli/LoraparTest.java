@@ -177,5 +177,23 @@ class LoraparTest {
                 "--init", "standard");
         assertThat(bad.code()).isEqualTo(1);
         assertThat(bad.err()).contains("zero importance");
+
+        // PiSSA: the importance is of rank-r adapters; 'train --adapter-init' must start from those (PEFT's export
+        // in the same folder is the equivalent rank-2r plain LoRA, whose shapes the masks do not fit)
+        Path pissa = dir.resolve("importance-pissa");
+        Result sp = run("score", labelled.toString(), "--model", model.toString(), "-o", pissa.toString(),
+                "--examples", "4", "--batch", "4", "--init", "pissa", "--rank", "4", "--device", "cpu");
+        assertThat(sp.code()).as(sp.err()).isZero();
+        assertThat(pissa.resolve("adapter_init/lorapar_lora.json")).exists();
+        Path pissaPartition = dir.resolve("partition-pissa");
+        Result pp = run("partition", "--system1", pissa.resolve("importance_system1.safetensors").toString(),
+                "--system2", pissa.resolve("importance_system2.safetensors").toString(), "-o", pissaPartition.toString());
+        assertThat(pp.code()).as(pp.err()).isZero();
+        Result t = run("train", labelled.toString(), "--model", model.toString(), "-o", dir.resolve("train-pissa")
+                .toString(), "--masks", pissaPartition.resolve("masks.safetensors").toString(), "--adapter-init",
+                pissa.resolve("adapter_init").toString(), "--stage", "sft", "--sft-steps", "1", "--micro-batch", "2",
+                "--accumulation", "1", "--max-length", "200", "--device", "cpu");
+        assertThat(t.code()).as(t.err()).isZero();
+        assertThat(t.out()).contains("sft: 1/1 steps");
     }
 }
