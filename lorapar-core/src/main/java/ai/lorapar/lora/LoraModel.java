@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.lorapar.data.AtomicFileSet;
 import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.model.DecoderModel;
 import ai.lorapar.model.Linear;
@@ -466,7 +467,6 @@ public final class LoraModel implements AutoCloseable {
      */
     public void saveNative(Path folder) throws IOException {
         checkOpen();
-        LoraStateFiles.write(folder.resolve(NATIVE_STATE), this);
         JsonObject o = new JsonObject();
         o.addProperty("format", "lorapar-lora-config");
         LoraTargets t = config.targets();
@@ -488,8 +488,14 @@ public final class LoraModel implements AutoCloseable {
         if (config.baseModelNameOrPath() != null) {
             o.addProperty("base_model_name_or_path", config.baseModelNameOrPath());
         }
-        String json = new GsonBuilder().setPrettyPrinting().create().toJson(o);
-        AtomicFiles.writeUtf8(folder.resolve(NATIVE_CONFIG), w -> w.write(json + "\n"));
+        byte[] json = (new GsonBuilder().setPrettyPrinting().create().toJson(o) + "\n").getBytes(StandardCharsets.UTF_8);
+        // both files all-or-nothing (AtomicFileSet), as PEFT's pair is: never one save's config beside another's state
+        LoraStateFiles.withContent(this, state -> {
+            Map<String, AtomicFiles.Bytes> files = new LinkedHashMap<>();
+            files.put(NATIVE_STATE, state);
+            files.put(NATIVE_CONFIG, out -> AtomicFiles.writeFully(out, java.nio.ByteBuffer.wrap(json)));
+            AtomicFileSet.write(folder, files);
+        });
     }
 
     /** Whether {@code folder} holds {@link #saveNative}'s files. */
@@ -508,6 +514,7 @@ public final class LoraModel implements AutoCloseable {
      */
     public static LoraModel loadNative(Path folder, DecoderModel model, NDManager parent,
             UnaryOperator<LoraConfig> adjust) throws IOException {
+        AtomicFileSet.recover(folder); // a save killed after its commit point: finish it
         Path file = folder.resolve(NATIVE_CONFIG);
         LoraConfig saved;
         try {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.lorapar.data.AtomicFiles;
 import ai.lorapar.io.SafetensorsFile;
 import ai.lorapar.io.SafetensorsWriter;
 import org.slf4j.Logger;
@@ -29,6 +30,16 @@ final class LoraStateFiles {
     private LoraStateFiles() {}
 
     static void write(Path file, LoraModel lora) throws IOException {
+        withContent(lora, content -> AtomicFiles.write(file, content));
+    }
+
+    /** What {@link #withContent} hands the state file's bytes to (they are valid only during the call). */
+    interface ContentSink {
+        void accept(AtomicFiles.Bytes content) throws IOException;
+    }
+
+    /** The state file's bytes (A, B and A₀, B₀ on the host), handed to {@code sink} while they are valid. */
+    static void withContent(LoraModel lora, ContentSink sink) throws IOException {
         try (NDManager s = NDManager.newBaseManager(Device.cpu())) {
             Map<String, NDArray> tensors = new LinkedHashMap<>();
             for (LoraLayer l : lora.layers().values()) {
@@ -46,7 +57,7 @@ final class LoraStateFiles {
             meta.put("alpha", Double.toString(c.alpha()));
             meta.put("init", c.init().name());
             meta.put("config", c.toString());
-            SafetensorsWriter.write(file, tensors, meta);
+            sink.accept(SafetensorsWriter.content(tensors, meta));
         }
     }
 
