@@ -46,10 +46,11 @@ import java.util.stream.Collectors;
  * }</pre>
  *
  * <p><b>The reference's definition, in batches.</b> The reference takes one backward pass per example.
- * Here a batch of examples goes through one forward and one backward pass, each row through its own
- * copy of the LoRA parameters ({@link LoraModel#perExampleGradients}), so every row's gradient is that
- * example's own gradient and the result equals the one-example-per-backward loop (up to floating-point
- * summation order) for any batch size. Rows are right-padded; padding is neither attended to nor
+ * Here a batch of examples goes through one forward and one backward pass that yields every row's own
+ * gradient ({@link LoraModel#perExampleGradients}: per-row copies of the LoRA parameters, or on the
+ * project's JNI one fused node per projection that batches only the per-row gradients of A and B), so
+ * the result equals the one-example-per-backward loop (up to floating-point summation order) for any
+ * batch size. Rows are right-padded; padding is neither attended to nor
  * counted. Examples are batched longest first (less padding; the largest batch, and so the peak memory,
  * comes first).
  *
