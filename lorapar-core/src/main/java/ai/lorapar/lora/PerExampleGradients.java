@@ -34,8 +34,9 @@ import java.util.Map;
  *
  * <p>On an engine with {@link TrainingOps#LORA_ROWS} and the model's fused LoRA path on, there are no
  * copies: each projection runs as one fused node with the shared A and B whose backward adds row b's
- * gradients into row b of per-parameter buffers (the same numbers, from plain products instead of
- * batched ones over copies). System property {@value #MODE_PROPERTY}{@code =copies} keeps the copies.
+ * gradients into row b of per-parameter buffers (in fp32 the same numbers up to summation order, from
+ * plain products instead of batched ones over copies; with a bf16 base, the terms added to bf16 tensors
+ * round once, as PEFT's do). System property {@value #MODE_PROPERTY}{@code =copies} keeps the copies.
  */
 public final class PerExampleGradients implements AutoCloseable {
     /** System property: {@code copies} keeps per-row copies of A and B even where the fused per-example node is available. */
