@@ -91,26 +91,41 @@ public final class TrainingOps {
      *     dtype) or in x's dtype with A and B cast to it
      */
     public static NDArray loraLinear(NDArray x, NDArray weight, NDArray bias, List<LoraPart> parts, boolean fp32) {
-        int n = parts.size();
-        long[] as = new long[n];
-        long[] bs = new long[n];
-        long[] offsets = new long[n];
-        long[] widths = new long[n];
-        double[] scalings = new double[n];
-        double[] dropouts = new double[n];
-        long[] keys = new long[n];
-        for (int i = 0; i < n; i++) {
-            LoraPart p = parts.get(i);
-            as[i] = handle(p.a());
-            bs[i] = handle(p.b());
-            offsets[i] = p.offset();
-            widths[i] = p.width();
-            scalings[i] = p.scaling();
-            dropouts[i] = p.dropout();
-            keys[i] = p.dropoutKey();
+        PackedParts p = new PackedParts(parts);
+        return wrap(x, loraLinearNative(handle(x), handle(weight), bias == null ? 0L : handle(bias), p.as, p.bs,
+                p.offsets, p.widths, p.scalings, p.dropouts, p.keys, fp32));
+    }
+
+    /** The per-adapter arrays the LoRA natives take. */
+    private static final class PackedParts {
+        final long[] as;
+        final long[] bs;
+        final long[] offsets;
+        final long[] widths;
+        final double[] scalings;
+        final double[] dropouts;
+        final long[] keys;
+
+        PackedParts(List<LoraPart> parts) {
+            int n = parts.size();
+            as = new long[n];
+            bs = new long[n];
+            offsets = new long[n];
+            widths = new long[n];
+            scalings = new double[n];
+            dropouts = new double[n];
+            keys = new long[n];
+            for (int i = 0; i < n; i++) {
+                LoraPart p = parts.get(i);
+                as[i] = handle(p.a());
+                bs[i] = handle(p.b());
+                offsets[i] = p.offset();
+                widths[i] = p.width();
+                scalings[i] = p.scaling();
+                dropouts[i] = p.dropout();
+                keys[i] = p.dropoutKey();
+            }
         }
-        return wrap(x, loraLinearNative(handle(x), handle(weight), bias == null ? 0L : handle(bias), as, bs, offsets,
-                widths, scalings, dropouts, keys, fp32));
     }
 
     /**
@@ -128,25 +143,15 @@ public final class TrainingOps {
             throw new IllegalArgumentException("loraLinearRows: " + n + " adapters but " + rowGradA.size() + " and "
                     + rowGradB.size() + " row-gradient buffers");
         }
-        long[] as = new long[n];
-        long[] bs = new long[n];
-        long[] offsets = new long[n];
-        long[] widths = new long[n];
-        double[] scalings = new double[n];
+        PackedParts p = new PackedParts(parts);
         long[] gas = new long[n];
         long[] gbs = new long[n];
         for (int i = 0; i < n; i++) {
-            LoraPart p = parts.get(i);
-            as[i] = handle(p.a());
-            bs[i] = handle(p.b());
-            offsets[i] = p.offset();
-            widths[i] = p.width();
-            scalings[i] = p.scaling();
             gas[i] = handle(rowGradA.get(i));
             gbs[i] = handle(rowGradB.get(i));
         }
-        return wrap(x, loraLinearRowsNative(handle(x), handle(weight), bias == null ? 0L : handle(bias), as, bs,
-                offsets, widths, scalings, gas, gbs));
+        return wrap(x, loraLinearRowsNative(handle(x), handle(weight), bias == null ? 0L : handle(bias), p.as, p.bs,
+                p.offsets, p.widths, p.scalings, gas, gbs));
     }
 
     /**

@@ -138,8 +138,11 @@ public final class MetricsJsonl implements TrainingListener, Closeable {
     private synchronized void dropStepsAfter(String stage, long step) {
         try {
             out.close();
-            StepLogs.dropStepsAfter(file, stage, step);
-            out = append(file);
+            try {
+                StepLogs.dropStepsAfter(file, stage, step);
+            } finally {
+                out = append(file); // appending goes on even if the old lines could not be dropped
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(file + ": cannot drop the lines after step " + step + " of " + stage
                     + " on resume: " + e.getMessage(), e);

@@ -222,17 +222,17 @@ class DataParallelSftTest {
 
         @Override
         public void allReduceSum(NDList arrays) {
-            throw new UnsupportedOperationException();
+            throw new UnsupportedOperationException("FakeWorld only feeds the builders' world-size checks; it never runs a step");
         }
 
         @Override
         public void broadcast(NDList arrays, int root) {
-            throw new UnsupportedOperationException();
+            throw new UnsupportedOperationException("FakeWorld only feeds the builders' world-size checks; it never runs a step");
         }
 
         @Override
         public void barrier() {
-            throw new UnsupportedOperationException();
+            throw new UnsupportedOperationException("FakeWorld only feeds the builders' world-size checks; it never runs a step");
         }
 
         @Override
