@@ -28,6 +28,7 @@ import ai.lorapar.train.StepMetrics;
 import ai.lorapar.train.TrainingListener;
 import ai.lorapar.train.grpo.GrpoConfig;
 import ai.lorapar.train.grpo.GrpoPrompt;
+import ai.lorapar.train.grpo.GrpoStepMetrics;
 import ai.lorapar.train.grpo.GrpoTrainer;
 import ai.lorapar.train.grpo.RewardFunction;
 import ai.lorapar.train.grpo.RewardSet;
@@ -63,8 +64,9 @@ import java.util.Random;
  * steps after {@code --warmup} (the step's NaN-guard read synchronises the device; all ranks' tokens count).
  * GRPO: as {@code GrpoBenchmark}, {@code --prompts} × G={@code --group} random prompts per step, completions of
  * exactly {@code --new} tokens (no stop), random rewards, β 0.04; one warm-up step then {@code --grpo-steps}.
- * Rank 0 prints {@code BENCH dist world=W shape=S sft_tokens_per_s=... grpo_step_s=... peak_gib=...} (peak GPU
- * memory of rank 0 over the timed parts, -1 where the engine cannot report it).
+ * Rank 0 prints {@code BENCH dist world=W shape=S sft_tokens_per_s=... grpo_step_s=... grpo_rollout_s=...
+ * grpo_ref_s=... grpo_policy_s=... grpo_opt_s=... peak_gib=...} (the GRPO parts are rank 0's; peak GPU memory of
+ * rank 0 over the timed parts, -1 where the engine cannot report it).
  *
  * <p>{@code --check}: every rank first trains alone (a one-process run on the whole global batch, fp32, no
  * dropout, no clipping), then the W ranks train together on the same batches from the same start; rank 0
@@ -160,7 +162,7 @@ public final class DistributedBenchmark {
 
     private static void bench(Collective c, Device device, Options o, TextTokenizer tokenizer) throws Exception {
         double sftTokensPerSecond = Double.NaN;
-        double grpoStepSeconds = Double.NaN;
+        double[] grpoParts = {Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN};
         GrpoBenchmark.PeakMemory peak = new GrpoBenchmark.PeakMemory(Engine.getInstance(), device);
         double peakGib = -1;
         try (NDManager manager = NDManager.newBaseManager(device);
@@ -181,7 +183,7 @@ public final class DistributedBenchmark {
             }
             if (o.grpo) {
                 try {
-                    grpoStepSeconds = grpo(c, model, manager, o, peak);
+                    grpoParts = grpo(c, model, manager, o, peak);
                     peakGib = Math.max(peakGib, peak.gib());
                 } catch (RuntimeException e) {
                     if (c.worldSize() > 1) {
@@ -193,10 +195,11 @@ public final class DistributedBenchmark {
         }
         if (c.isLeader()) {
             String label = o.shape.contains("/") ? Path.of(o.shape).getFileName().toString() : o.shape;
-            System.out.printf(Locale.ROOT, "BENCH dist world=%d shape=%s sft_tokens_per_s=%.0f grpo_step_s=%.3f peak_gib=%.2f"
+            System.out.printf(Locale.ROOT, "BENCH dist world=%d shape=%s sft_tokens_per_s=%.0f grpo_step_s=%.3f"
+                    + " grpo_rollout_s=%.3f grpo_ref_s=%.3f grpo_policy_s=%.3f grpo_opt_s=%.3f peak_gib=%.2f"
                     + " [sft global batch %d x %d tokens; grpo %d prompts x G=%d, %d + %d tokens, micro-batch %d per rank]%n",
-                    c.worldSize(), label, sftTokensPerSecond, grpoStepSeconds, peakGib, o.batch, o.tokens, o.prompts,
-                    o.group, o.promptTokens, o.fresh, o.micro);
+                    c.worldSize(), label, sftTokensPerSecond, grpoParts[0], grpoParts[1], grpoParts[2], grpoParts[3],
+                    grpoParts[4], peakGib, o.batch, o.tokens, o.prompts, o.group, o.promptTokens, o.fresh, o.micro);
         }
     }
 
@@ -235,8 +238,11 @@ public final class DistributedBenchmark {
         return c.isLeader() ? (tokens[1] - tokens[0]) / ((nanos[1] - nanos[0]) / 1e9) : Double.NaN;
     }
 
-    /** Mean seconds of a GRPO step over the timed steps (rank 0's clock; the ranks step together). */
-    private static double grpo(Collective c, DecoderModel model, NDManager manager, Options o,
+    /**
+     * Mean seconds of a GRPO step over the timed steps (rank 0's clock; the ranks step together), then rank 0's
+     * rollout, reference, policy and optimizer parts.
+     */
+    private static double[] grpo(Collective c, DecoderModel model, NDManager manager, Options o,
             GrpoBenchmark.PeakMemory peak) throws Exception {
         Random rewardsRandom = new Random(100 + c.rank());
         RewardSet rewards = RewardSet.builder()
@@ -251,7 +257,7 @@ public final class DistributedBenchmark {
                 GrpoTrainer trainer = GrpoTrainer.builder(l).config(config).collective(c).build()) {
             trainer.start(o.grpoSteps + 1);
             Random prompts = new Random(0); // the same global prompts on every rank
-            double sum = 0;
+            double[] parts = new double[5]; // step, rollout, ref, policy, opt: means over the timed steps
             for (int s = 0; s <= o.grpoSteps; s++) {
                 List<GrpoPrompt> batch = new ArrayList<>();
                 for (int p = 0; p < o.prompts; p++) {
@@ -265,18 +271,27 @@ public final class DistributedBenchmark {
                     peak.reset();
                 }
                 long t0 = System.nanoTime();
-                trainer.step(batch);
+                GrpoStepMetrics sm = trainer.step(batch).get(0);
                 l.parameters().values().iterator().next().getFloat(0, 0); // wait for the device
                 double wall = (System.nanoTime() - t0) / 1e9;
                 if (c.isLeader()) {
-                    System.out.printf(Locale.ROOT, "grpo %s step %d: %.3f s, decode %s%n", s == 0 ? "warm-up" : "timed", s,
-                            wall, trainer.lastDecodePath());
+                    // rank 0's parts: the rollout (sampling this rank's completions) does not shrink with the rows
+                    System.out.printf(Locale.ROOT, "grpo %s step %d: %.3f s (rank 0: rollout %.3f, ref %.3f, policy %.3f,"
+                            + " opt %.3f), decode %s%n", s == 0 ? "warm-up" : "timed", s, wall, sm.rolloutSeconds(),
+                            sm.referenceSeconds(), sm.policySeconds(), sm.optimizerSeconds(), trainer.lastDecodePath());
                 }
                 if (s > 0) {
-                    sum += wall;
+                    parts[0] += wall;
+                    parts[1] += sm.rolloutSeconds();
+                    parts[2] += sm.referenceSeconds();
+                    parts[3] += sm.policySeconds();
+                    parts[4] += sm.optimizerSeconds();
                 }
             }
-            return sum / Math.max(1, o.grpoSteps);
+            for (int i = 0; i < parts.length; i++) {
+                parts[i] /= Math.max(1, o.grpoSteps);
+            }
+            return parts;
         }
     }
 
