@@ -135,6 +135,11 @@ std::vector<torch::Tensor> fromHandles(JNIEnv* env, jlongArray handles) {
   return out;
 }
 
+CaptureProbe& captureProbe() {
+  static CaptureProbe probe = nullptr;
+  return probe;
+}
+
 std::vector<std::string>& extraFeatures() {
   static std::vector<std::string> features;  // built on first use: safe from any static initializer
   return features;

@@ -18,6 +18,7 @@
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <mutex>
 
 #include "lorapar_jni.h"
 
@@ -26,6 +27,22 @@
 namespace {
 
 const lorapar::FeatureRegistration kCudaGraphFeature("LORAPAR_CUDA_GRAPH");
+
+// lorapar::capturing(device): whether this thread's current stream of the device is being captured
+// (natives that draw random numbers from their own generators switch to the default one there).
+bool currentStreamCapturing(const torch::Device& device) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device.has_index() ? device.index() : -1).stream();
+  if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
+const struct CaptureProbeInstaller {
+  CaptureProbeInstaller() { lorapar::captureProbe() = &currentStreamCapturing; }
+} kCaptureProbeInstaller;
 
 // One side stream session: the stream made current for warm-up and capture (capture cannot use
 // the default stream), the stream that was current before, and the graph once captured.
@@ -147,5 +164,15 @@ LP_GRAPH_FN(void, deleteNative)(JNIEnv* env, jclass, jlong h) {
   // the graph's kernels may still be running on the current stream
   s->previous.synchronize();
   delete s;
+  LP_CATCH(env, LP_VOID)
+}
+
+// Seeds torch's default CUDA generator of `device` (its offset restarts at 0): what a captured step's
+// random draws follow, replay after replay.
+LP_GRAPH_FN(void, seedNative)(JNIEnv* env, jclass, jint device, jlong seed) {
+  LP_TRY at::Generator gen =
+      at::globalContext().defaultGenerator(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device)));
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_current_seed(static_cast<uint64_t>(seed));
   LP_CATCH(env, LP_VOID)
 }

@@ -103,4 +103,15 @@ struct FeatureRegistration {
   explicit FeatureRegistration(const char* name) { extraFeatures().emplace_back(name); }
 };
 
+// Whether the calling thread's current stream of a CUDA device is being captured into a CUDA graph.
+// cuda_graph.cc (the one source built with CUDA's runtime headers) installs the probe; without it
+// nothing is ever captured and this is false.
+using CaptureProbe = bool (*)(const torch::Device&);
+CaptureProbe& captureProbe();
+
+inline bool capturing(const torch::Device& device) {
+  CaptureProbe probe = captureProbe();
+  return probe != nullptr && device.is_cuda() && probe(device);
+}
+
 }  // namespace lorapar

@@ -89,6 +89,12 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     for (double p : meta.dropouts) {
       noDropout = noDropout && p <= 0;
     }
+    // Inside a CUDA-graph capture a keyed generator cannot draw (a generator the graph has not registered
+    // cannot advance its offset there): the masks come from the default generator, which the graph
+    // registers (its draws differ from replay to replay and follow its seed), and are kept for backward
+    // (one byte per input element per adapter) instead of being drawn again from the key.
+    const bool savedMasks = !noDropout && lorapar::capturing(x.device());
+    std::vector<torch::Tensor> keeps(static_cast<size_t>(n));
     std::vector<torch::Tensor> hs;
     hs.reserve(n);
     // A and B in the compute dtype, cast once: backward uses these copies (n x r x (in + out) elements)
@@ -111,8 +117,12 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     } else {
       for (int64_t i = 0; i < n; i++) {
         double p = meta.dropouts[i];
+        if (p > 0) {
+          keeps[i] = savedMasks ? at::empty({rows, in}, xc.options().dtype(at::kBool)).bernoulli_(1.0 - p)
+                                : keepMask(xc, rows, in, p, meta.keys[i]);
+        }
         // drop(x)·Aᵀ = (x·keep)·(A/(1-p))ᵀ: the 1/(1-p) goes on the small A, one pass over x less
-        torch::Tensor xd = p > 0 ? xc.mul(keepMask(xc, rows, in, p, meta.keys[i])) : xc;
+        torch::Tensor xd = p > 0 ? xc.mul(keeps[i]) : xc;
         torch::Tensor a = p > 0 ? ac[i].mul(1.0 / (1.0 - p)) : ac[i];
         hs.push_back(at::mm(xd, a.t()));  // [N, r]
       }
@@ -140,7 +150,13 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     for (int64_t i = 0; i < n; i++) {
       toSave.push_back(hs[i]);
     }
+    if (savedMasks) {
+      for (int64_t i = 0; i < n; i++) {
+        toSave.push_back(keeps[i]);  // undefined where the adapter has no dropout
+      }
+    }
     ctx->save_for_backward(toSave);
+    ctx->saved_data["savedMasks"] = savedMasks;
     ctx->saved_data["n"] = n;
     ctx->saved_data["offsets"] = meta.offsets;
     ctx->saved_data["outs"] = meta.outs;
@@ -167,6 +183,7 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
     const std::vector<double> dropouts = ctx->saved_data["dropouts"].toDoubleVector();
     const bool fp32 = ctx->saved_data["fp32"].toBool();
     const bool hasBias = ctx->saved_data["hasBias"].toBool();
+    const bool savedMasks = ctx->saved_data["savedMasks"].toBool();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& w = saved[1];
     const int64_t in = x.size(-1);
@@ -210,7 +227,8 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
       const double inv = p > 0 ? 1.0 / (1.0 - p) : 1.0;
       torch::Tensor keep;
       if (p > 0) {
-        keep = keepMask(x2, rows, in, p, keys[i]);  // the forward's mask, drawn again
+        // the forward's mask: kept by a captured forward, else drawn again from its key
+        keep = savedMasks ? saved[2 + 3 * n + i] : keepMask(x2, rows, in, p, keys[i]);
       }
       if (needA) {
         if (!xc.defined()) {

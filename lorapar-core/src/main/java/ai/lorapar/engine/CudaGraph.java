@@ -75,6 +75,17 @@ public final class CudaGraph implements AutoCloseable {
         return new CudaGraph(h);
     }
 
+    /**
+     * Seeds torch's default CUDA generator of {@code device} (its offset starts again at 0). A captured
+     * step's random draws (dropout) come from it, so seeding before a replay fixes the replay's draws.
+     */
+    public static void seed(Device device, long seed) {
+        if (!device.isGpu()) {
+            throw new IllegalArgumentException("a CUDA generator needs a GPU device, got " + device);
+        }
+        seedNative(Math.max(0, device.getDeviceId()), seed);
+    }
+
     /** Replays the captured step on the current stream (asynchronously, like any op). */
     public void replay() {
         if (handle == 0) {
@@ -113,4 +124,6 @@ public final class CudaGraph implements AutoCloseable {
     private static native void replayNative(long handle);
 
     private static native void deleteNative(long handle);
+
+    private static native void seedNative(int device, long seed);
 }

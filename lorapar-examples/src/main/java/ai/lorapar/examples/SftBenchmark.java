@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import ai.lorapar.engine.CudaGraph;
 import ai.lorapar.engine.CudaMemory;
 import ai.lorapar.engine.FusedAdamW;
 import ai.lorapar.engine.Profiler;
@@ -53,7 +54,11 @@ import java.util.Random;
  *       the default with one part switched back; {@code hash-dropout}: no-fused-lora with hash masks;
  *   <li>{@code lora-bf16}: the LoRA product in the compute dtype (the default on a GPU); {@code lora-fp32}: in fp32, as PEFT;
  *   <li>{@code fused-adamw}: the optimizer step as one {@link FusedAdamW} call instead of MaskedAdamW's
- *       NDArray ops (same update), and the gradients zeroed in one call.
+ *       NDArray ops (same update), and the gradients zeroed in one call;
+ *   <li>{@code graph}: forward and backward captured once as a CUDA graph ({@link CudaGraph}) and replayed
+ *       every step (one launch instead of tens of thousands of op calls; dropout masks from the default CUDA
+ *       generator, seeded before each replay); the optimizer step stays eager. Breakdown: fwd_s is forward
+ *       and backward together.
  * </ul>
  * Parts join with '+', e.g. {@code lora-bf16+fused-adamw}.
  *
@@ -66,7 +71,7 @@ import java.util.Random;
 public final class SftBenchmark {
     /** The variant parts; a variant is one of them or several joined by '+', applied in order. */
     static final List<String> PARTS = List.of("default", "baseline", "no-sdpa", "no-fused-lora", "hash-dropout",
-            "no-lean", "chunked-loss", "full-logits", "lora-bf16", "lora-fp32", "fused-adamw");
+            "no-lean", "chunked-loss", "full-logits", "lora-bf16", "lora-fp32", "fused-adamw", "graph");
     /** What {@code --variant all} runs. */
     static final List<String> ALL_VARIANTS = List.of("default", "baseline", "no-sdpa", "no-fused-lora", "hash-dropout",
             "no-lean", "chunked-loss", "full-logits", "lora-fp32", "fused-adamw");
@@ -222,6 +227,7 @@ public final class SftBenchmark {
                 System.setProperty(LoraLayer.COMPUTE_PROPERTY, "fp32");
             }
             case "fused-adamw" -> { } // the optimizer, see run
+            case "graph" -> { } // forward + backward captured as a CUDA graph, see run
             default -> throw new IllegalArgumentException("unknown variant part " + part);
         }
     }
@@ -267,6 +273,12 @@ public final class SftBenchmark {
                 Step step = new Step(model, m, idArr, labelArr, answers, opt, fullLogits(variant));
                 for (int i = 0; i < warmup; i++) {
                     step.run(null);
+                }
+                if (has(variant, "graph")) {
+                    if (!CudaGraph.isAvailable(manager.getEngine(), device)) {
+                        throw new IllegalStateException("the engine cannot capture CUDA graphs on " + device);
+                    }
+                    step.captureGraph(device);
                 }
                 sync(m);
                 if (gpu) {
@@ -355,6 +367,10 @@ public final class SftBenchmark {
         private final Optimizer opt;
         private final boolean fullLogits;
         private NDArray lastLoss;
+        /** Forward + backward captured (variant graph), and the loss it writes, made before the capture. */
+        private CudaGraph graph;
+        private NDArray graphLoss;
+        private long replays;
 
         Step(DecoderModel model, NDManager manager, NDArray ids, NDArray labels, AnswerPositions answers,
                 Optimizer opt, boolean fullLogits) {
@@ -367,6 +383,29 @@ public final class SftBenchmark {
             this.fullLogits = fullLogits;
         }
 
+        /**
+         * Captures forward + backward as a CUDA graph: the inputs are the same arrays at every step, the loss is
+         * written into an array made before the capture, dropout masks come from the default CUDA generator
+         * (seeded before every replay). The capture's warm-up pass adds gradients, which are zeroed.
+         */
+        void captureGraph(Device device) {
+            graphLoss = manager.zeros(new Shape(1), DataType.FLOAT32);
+            graph = CudaGraph.capture(device, 1, () -> {
+                try (NDManager s = manager.newSubManager();
+                        GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    NDArray nll = CausalLmObjective.tokenNll(model, ids, null, answers, true, true);
+                    nll.attach(s);
+                    NDArray loss = nll.mean();
+                    loss.attach(s);
+                    gc.backward(loss);
+                    NDArray flat = loss.stopGradient().reshape(1);
+                    flat.attach(s);
+                    FusedOps.writeSlice(graphLoss, flat, 0, 0);
+                }
+            });
+            opt.zeroGradients();
+        }
+
         /** The last step's loss (reading it waits for the device). */
         float lastLoss() {
             return lastLoss.getFloat();
@@ -377,6 +416,28 @@ public final class SftBenchmark {
          * times[0..2] (forward, backward, optimizer).
          */
         void run(double[] times) {
+            if (graph != null) {
+                long t0 = System.nanoTime();
+                CudaGraph.seed(model.device(), ++replays);
+                graph.replay();
+                if (times != null) {
+                    sync(manager);
+                    long t1 = System.nanoTime();
+                    times[0] += (t1 - t0) / 1e9; // forward and backward together
+                    t0 = t1;
+                }
+                if (lastLoss != null) {
+                    lastLoss.close();
+                }
+                lastLoss = graphLoss.get(0);
+                opt.step();
+                opt.zeroGradients();
+                if (times != null) {
+                    sync(manager);
+                    times[2] += (System.nanoTime() - t0) / 1e9;
+                }
+                return;
+            }
             try (NDManager s = manager.newSubManager()) {
                 long t0 = System.nanoTime();
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
