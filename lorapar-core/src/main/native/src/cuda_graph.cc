@@ -19,6 +19,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "lorapar_jni.h"
 
@@ -43,6 +44,10 @@ bool currentStreamCapturing(const torch::Device& device) {
 const struct CaptureProbeInstaller {
   CaptureProbeInstaller() { lorapar::captureProbe() = &currentStreamCapturing; }
 } kCaptureProbeInstaller;
+
+// The id of a graph's memory pool (a pair of capture ids; named without its namespace, which moved
+// between torch versions).
+using PoolId = decltype(std::declval<at::cuda::CUDAGraph&>().pool());
 
 // One side stream session: the stream made current for warm-up and capture (capture cannot use
 // the default stream), the stream that was current before, and the graph once captured.
@@ -90,17 +95,30 @@ LP_GRAPH_FN(jlong, enterNative)(JNIEnv* env, jclass, jint device) {
 // Starts capturing the side stream. Thread-local capture mode: another thread's CUDA calls do not
 // invalidate this capture, and a synchronising call on this thread fails (instead of silently
 // breaking the graph).
-LP_GRAPH_FN(void, beginNative)(JNIEnv* env, jclass, jlong h) {
+// With `poolOf` non-zero, the capture allocates from the memory pool of that session's graph (graphs
+// replayed one after another may share one: each one's temporaries are dead when the next runs).
+LP_GRAPH_FN(void, beginNative)(JNIEnv* env, jclass, jlong h, jlong poolOf) {
   LP_TRY auto& s = S(h);
   if (s.graph) {
     throw std::logic_error("this CUDA graph session has already captured a graph");
+  }
+  // torch captures on the current device's current stream: the session's device, whatever the caller's is
+  // (the side stream is current for that device only)
+  c10::cuda::CUDAGuard deviceGuard(s.device);
+  PoolId pool{0, 0};  // {0, 0}: a new private pool
+  if (poolOf != 0) {
+    auto& other = S(poolOf);
+    if (!other.graph || other.capturing) {
+      throw std::logic_error("the CUDA graph whose memory pool should be shared has not been captured");
+    }
+    pool = other.graph->pool();
   }
   // everything queued before (on both streams) is done: nothing in flight reads memory that the
   // capture's private pool might hand out
   s.side.synchronize();
   s.previous.synchronize();
   s.graph = std::make_unique<at::cuda::CUDAGraph>();
-  s.graph->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+  s.graph->capture_begin(pool, cudaStreamCaptureModeThreadLocal);
   s.capturing = true;
   LP_CATCH(env, LP_VOID)
 }
@@ -111,6 +129,7 @@ LP_GRAPH_FN(void, endNative)(JNIEnv* env, jclass, jlong h) {
   if (!s.capturing) {
     throw std::logic_error("no CUDA graph capture in progress");
   }
+  c10::cuda::CUDAGuard deviceGuard(s.device);  // capture_end checks the current device's current stream
   s.capturing = false;
   s.graph->capture_end();
   LP_CATCH(env, LP_VOID)
@@ -121,6 +140,8 @@ LP_GRAPH_FN(void, endNative)(JNIEnv* env, jclass, jlong h) {
 // graph dropped; the CUDA error that broke it is cleared.
 LP_GRAPH_FN(void, exitNative)(JNIEnv* env, jclass, jlong h) {
   LP_TRY auto& s = S(h);
+  // the session's device while ending a capture and dropping the stream guard; the caller's device after
+  c10::cuda::CUDAGuard deviceGuard(s.device);
   if (s.capturing) {
     s.capturing = false;
     try {

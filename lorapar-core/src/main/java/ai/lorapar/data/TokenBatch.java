@@ -50,12 +50,23 @@ public final class TokenBatch implements AutoCloseable {
      * @throws IllegalArgumentException for an empty list
      */
     public static TokenBatch of(List<EncodedExample> rows, long padId, NDManager parent) {
+        return of(rows, padId, parent, 0);
+    }
+
+    /**
+     * {@link #of(List, long, NDManager)} padded to at least {@code minLength} positions (more padding on the
+     * right: a causal pass gives every real position the same result), so that batches of different
+     * lengths can share one shape (a CUDA graph per shape).
+     *
+     * @throws IllegalArgumentException for an empty list
+     */
+    public static TokenBatch of(List<EncodedExample> rows, long padId, NDManager parent, int minLength) {
         Objects.requireNonNull(parent, "manager");
         if (rows.isEmpty()) {
             throw new IllegalArgumentException("a batch needs at least one example");
         }
         int b = rows.size();
-        int t = 0;
+        int t = Math.max(0, minLength);
         long answers = 0;
         for (EncodedExample r : rows) {
             t = Math.max(t, r.length());
@@ -107,6 +118,11 @@ public final class TokenBatch implements AutoCloseable {
         return AnswerPositions.fromLabels(hostLabels, rows.size(), length, manager);
     }
 
+    /** {@link #answerPositions(NDManager)} padded to at least {@code minSize} entries ({@link AnswerPositions#size()}). */
+    public AnswerPositions answerPositions(NDManager manager, int minSize) {
+        return AnswerPositions.fromLabels(hostLabels, rows.size(), length, manager, minSize);
+    }
+
     /** The encoded examples, one per row. */
     public List<EncodedExample> rows() {
         return rows;
@@ -117,7 +133,7 @@ public final class TokenBatch implements AutoCloseable {
         return rows.size();
     }
 
-    /** T, the longest row. */
+    /** T, the longest row (or the length the batch was padded to). */
     public int length() {
         return length;
     }

@@ -48,7 +48,20 @@ public final class CudaGraph implements AutoCloseable {
      * @throws CaptureException when an op of the step cannot be captured; the warm-up runs have happened
      */
     public static CudaGraph capture(Device device, int warmups, Runnable step) {
+        return capture(device, warmups, step, null);
+    }
+
+    /**
+     * {@link #capture(Device, int, Runnable)} into the memory pool of {@code sharePoolOf} (null: a pool of its
+     * own). Graphs that are replayed one after another, never concurrently, and keep no result in the pool
+     * (their results go to arrays made before the capture) may share one pool: it then holds the largest
+     * step's temporaries once instead of every graph's.
+     */
+    public static CudaGraph capture(Device device, int warmups, Runnable step, CudaGraph sharePoolOf) {
         Objects.requireNonNull(step, "step");
+        if (sharePoolOf != null && sharePoolOf.handle == 0) {
+            throw new IllegalStateException("the CUDA graph whose pool should be shared is closed");
+        }
         if (!device.isGpu()) {
             throw new IllegalArgumentException("CUDA graphs need a GPU device, got " + device);
         }
@@ -59,7 +72,7 @@ public final class CudaGraph implements AutoCloseable {
                 step.run();
             }
             try {
-                beginNative(h);
+                beginNative(h, sharePoolOf == null ? 0L : sharePoolOf.handle);
                 step.run();
                 endNative(h);
             } catch (EngineException | UnsatisfiedLinkError e) {
@@ -115,7 +128,7 @@ public final class CudaGraph implements AutoCloseable {
 
     private static native long enterNative(int device);
 
-    private static native void beginNative(long handle);
+    private static native void beginNative(long handle, long poolOf);
 
     private static native void endNative(long handle);
 

@@ -23,15 +23,17 @@ public final class AnswerPositions implements AutoCloseable {
     private final NDArray exampleMeanWeights;
     private final int[] perRow;
     private final int count;
+    private final int size;
 
     private AnswerPositions(NDManager manager, NDArray positions, NDArray targets, NDArray exampleMeanWeights,
-            int[] perRow, int count) {
+            int[] perRow, int count, int size) {
         this.manager = manager;
         this.positions = positions;
         this.targets = targets;
         this.exampleMeanWeights = exampleMeanWeights;
         this.perRow = perRow;
         this.count = count;
+        this.size = size;
     }
 
     /**
@@ -41,6 +43,16 @@ public final class AnswerPositions implements AutoCloseable {
      * @throws IllegalArgumentException when the sizes disagree or a label is negative other than -100
      */
     public static AnswerPositions fromLabels(long[] labels, int batch, int length, NDManager parent) {
+        return fromLabels(labels, batch, length, parent, 0);
+    }
+
+    /**
+     * {@link #fromLabels(long[], int, int, NDManager)} with the arrays padded to at least {@code minSize}
+     * entries: the padding entries point at position 0 with target 0 and weight 0 ({@link #exampleMeanWeights};
+     * a weighted loss gives them weight 0 too), so that batches with different answer counts can share one
+     * shape. {@link #count()} stays the number of counted positions; {@link #size()} is the arrays' length.
+     */
+    public static AnswerPositions fromLabels(long[] labels, int batch, int length, NDManager parent, int minSize) {
         Objects.requireNonNull(labels, "labels");
         if (batch <= 0 || length <= 0 || (long) batch * length != labels.length) {
             throw new IllegalArgumentException("labels hold " + labels.length + " values, not batch " + batch
@@ -61,9 +73,10 @@ public final class AnswerPositions implements AutoCloseable {
                 }
             }
         }
-        long[] pos = new long[n];
-        long[] tg = new long[n];
-        float[] w = new float[n];
+        int size = Math.max(n, minSize);
+        long[] pos = new long[size]; // padding entries: position 0, target 0, weight 0
+        long[] tg = new long[size];
+        float[] w = new float[size];
         int k = 0;
         for (int b = 0; b < batch; b++) {
             for (int t = 1; t < length; t++) {
@@ -79,14 +92,14 @@ public final class AnswerPositions implements AutoCloseable {
         }
         NDManager m = parent.newSubManager();
         try {
-            return new AnswerPositions(m, m.create(pos), m.create(tg), m.create(w), perRow, n);
+            return new AnswerPositions(m, m.create(pos), m.create(tg), m.create(w), perRow, n, size);
         } catch (RuntimeException e) {
             m.close();
             throw e;
         }
     }
 
-    /** {@code [N]} int64 flat positions {@code b·T + t} whose next token counts, row by row. */
+    /** {@code [N]} int64 flat positions {@code b·T + t} whose next token counts, row by row (then any padding). */
     public NDArray positions() {
         return positions;
     }
@@ -109,6 +122,11 @@ public final class AnswerPositions implements AutoCloseable {
         return count;
     }
 
+    /** The length of the arrays: {@link #count()}, or more when padded (the entries after the counted ones). */
+    public int size() {
+        return size;
+    }
+
     /** Counted positions per row. */
     public int[] perRow() {
         return Arrays.copyOf(perRow, perRow.length);
@@ -116,7 +134,7 @@ public final class AnswerPositions implements AutoCloseable {
 
     /** The shape of {@link #positions()}. */
     Shape shape() {
-        return new Shape(count);
+        return new Shape(size);
     }
 
     @Override

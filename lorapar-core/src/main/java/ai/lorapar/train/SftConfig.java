@@ -50,6 +50,7 @@ public final class SftConfig {
     private final LossNormalization lossNormalization;
     private final long seed;
     private final int loggingSteps;
+    private final boolean cudaGraphs;
 
     private SftConfig(Builder b) {
         this.learningRate = b.learningRate;
@@ -68,6 +69,7 @@ public final class SftConfig {
         this.lossNormalization = b.lossNormalization;
         this.seed = b.seed;
         this.loggingSteps = b.loggingSteps;
+        this.cudaGraphs = b.cudaGraphs;
     }
 
     /** A builder with the paper's stage-1 defaults (see the class comment). */
@@ -99,6 +101,7 @@ public final class SftConfig {
         b.lossNormalization = lossNormalization;
         b.seed = seed;
         b.loggingSteps = loggingSteps;
+        b.cudaGraphs = cudaGraphs;
         return b;
     }
 
@@ -181,15 +184,23 @@ public final class SftConfig {
     }
 
     /**
+     * Whether each micro-batch's forward and backward pass is replayed from a CUDA graph captured once per
+     * batch shape (see {@link SftTrainer}, "CUDA graphs"). Off by default.
+     */
+    public boolean cudaGraphs() {
+        return cudaGraphs;
+    }
+
+    /**
      * What determines the trained weights, as text: every setting except {@link #loggingSteps()}.
      * Checkpoints record it, and a run resumes only from a checkpoint with the same one.
      */
     public String fingerprint() {
         return String.format(Locale.ROOT, "sft(lr=%s, schedule=%s, betas=(%s, %s), eps=%s, weight_decay=%s, "
                 + "max_grad_norm=%s, micro_batch=%d, accumulation=%d, epochs=%d, max_steps=%d, max_length=%d, "
-                + "group_by_length=%s, loss=%s, seed=%d)", learningRate, schedule, beta1, beta2, epsilon, weightDecay,
+                + "group_by_length=%s, loss=%s, seed=%d%s)", learningRate, schedule, beta1, beta2, epsilon, weightDecay,
                 maxGradNorm, microBatchSize, gradientAccumulation, epochs, maxSteps, maxLength, groupByLength,
-                lossNormalization, seed);
+                lossNormalization, seed, cudaGraphs ? ", cuda_graphs=true" : ""); // its dropout masks are other draws
     }
 
     @Override
@@ -215,6 +226,7 @@ public final class SftConfig {
         private LossNormalization lossNormalization = LossNormalization.PER_TOKEN;
         private long seed = 42;
         private int loggingSteps = 10;
+        private boolean cudaGraphs;
 
         private Builder() {}
 
@@ -323,6 +335,20 @@ public final class SftConfig {
         /** Optimizer steps between reports to listeners, ≥ 1 (default 10). */
         public Builder loggingSteps(int n) {
             this.loggingSteps = atLeastOne("loggingSteps", n);
+            return this;
+        }
+
+        /**
+         * Replays each micro-batch's forward and backward pass from a CUDA graph, one captured per batch shape
+         * (rows padded to a multiple of {@value SftTrainer#GRAPH_LENGTH_MULTIPLE} tokens, answer positions to a
+         * multiple of {@value SftTrainer#GRAPH_POSITIONS_MULTIPLE}), on engines that can capture them (this
+         * project's JNI on a GPU; elsewhere the passes run op by op and this is ignored). A pass then costs one
+         * launch instead of thousands of op calls: faster where the host, not the GPU, bounds a step (small models
+         * or small batches). LoRA dropout masks come from torch's CUDA generator, seeded per micro-batch, instead
+         * of the adapters' keys: same distribution, other draws. Default false.
+         */
+        public Builder cudaGraphs(boolean on) {
+            this.cudaGraphs = on;
             return this;
         }
 

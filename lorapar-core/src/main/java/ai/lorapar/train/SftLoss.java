@@ -39,6 +39,16 @@ public final class SftLoss {
             this.rowWeights = rowWeights;
         }
 
+        /** The counted positions (and any padding). */
+        public AnswerPositions answers() {
+            return answers;
+        }
+
+        /** {@code [size]} fp32: each position's row weight, 0 on the padding. */
+        public NDArray positionWeights() {
+            return positionWeights;
+        }
+
         @Override
         public void close() {
             answers.close();
@@ -55,6 +65,17 @@ public final class SftLoss {
      * @throws IllegalArgumentException for an id outside the vocabulary, naming the example
      */
     public static Targets targets(DecoderModel model, TokenBatch batch, float[] rowWeights, NDManager manager) {
+        return targets(model, batch, rowWeights, manager, 0);
+    }
+
+    /**
+     * {@link #targets(DecoderModel, TokenBatch, float[], NDManager)} with the positions padded to at least
+     * {@code minSize} ({@link AnswerPositions#fromLabels(long[], int, int, NDManager, int)}; the padding has
+     * weight 0, so the loss and its gradient are the unpadded ones): one shape for batches with different
+     * answer counts.
+     */
+    public static Targets targets(DecoderModel model, TokenBatch batch, float[] rowWeights, NDManager manager,
+            int minSize) {
         int vocab = model.config().vocabSize();
         for (EncodedExample e : batch.rows()) {
             for (long id : e.ids()) {
@@ -65,9 +86,9 @@ public final class SftLoss {
                 }
             }
         }
-        AnswerPositions answers = batch.answerPositions(manager);
+        AnswerPositions answers = batch.answerPositions(manager, minSize);
         int[] perRow = answers.perRow();
-        float[] w = new float[answers.count()];
+        float[] w = new float[answers.size()]; // 0 on the padding
         int k = 0;
         for (int r = 0; r < perRow.length; r++) {
             for (int i = 0; i < perRow[r]; i++) {
@@ -91,12 +112,22 @@ public final class SftLoss {
         if (targets.answers.count() == 0) {
             return fullLogitsWeightedTokenNll(model, batch, targets.rowWeights, training); // keeps a graph to 0
         }
-        NDManager out = batch.inputIds().getManager();
+        return weightedTokenNll(model, batch.inputIds(), batch.attentionMask(), targets.answers,
+                targets.positionWeights, training);
+    }
+
+    /**
+     * The answer-position path of {@link #weightedTokenNll(DecoderModel, TokenBatch, Targets, boolean)} on the
+     * arrays themselves (right-padded {@code ids} and {@code mask}, at least one counted position): Σ
+     * weights·nll, attached to {@code ids}' manager.
+     */
+    static NDArray weightedTokenNll(DecoderModel model, NDArray ids, NDArray mask, AnswerPositions answers,
+            NDArray positionWeights, boolean training) {
+        NDManager out = ids.getManager();
         try (NDManager scope = out.newSubManager()) {
-            NDArray nll = CausalLmObjective.tokenNll(model, batch.inputIds(), batch.attentionMask(), targets.answers,
-                    training, true);
+            NDArray nll = CausalLmObjective.tokenNll(model, ids, mask, answers, training, true);
             nll.attach(scope);
-            NDArray loss = nll.mul(targets.positionWeights).sum();
+            NDArray loss = nll.mul(positionWeights).sum();
             loss.attach(out);
             return loss;
         }

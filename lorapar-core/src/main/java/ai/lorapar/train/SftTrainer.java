@@ -81,12 +81,29 @@ import java.util.Optional;
  * timeout); a checkpoint records positions in the global plan, so a run resumes on any world size that divides the
  * micro-batch size. Every rank must start from the same weights.
  *
+ * <p><b>CUDA graphs.</b> With {@link SftConfig#cudaGraphs()} on an engine that can capture them (this project's JNI on
+ * a GPU), each micro-batch's forward and backward pass is replayed from a CUDA graph: one launch instead of the
+ * thousands of op calls whose host time bounds a step of a small model or a small batch. Rows are padded to a
+ * multiple of {@value #GRAPH_LENGTH_MULTIPLE} tokens and the answer positions to a multiple of {@value
+ * #GRAPH_POSITIONS_MULTIPLE} (weight 0: the loss and gradients are the unpadded ones), so batches of nearby sizes
+ * share a graph; a new shape is captured when it first comes (the capture runs the pass once more, and its
+ * gradients are taken back), and the {@value #GRAPHS_KEPT} most recently used graphs are kept, in one memory pool.
+ * LoRA dropout masks then come from torch's CUDA generator seeded per micro-batch (same distribution, other
+ * draws than the adapters' keys; a resumed run replays the same masks). A pass that cannot be captured turns the
+ * graphs off for the rest of the stage (logged), and the passes run op by op.
+ *
  * <p>Full-parameter training of a small model runs through the same loop with
  * {@link #builder(TrainingTarget, ExampleEncoder)} and {@link TrainingTarget#fullParameters}.
  */
 public final class SftTrainer {
     /** The stage name of SFT in checkpoints, reports and listener events. */
     public static final String STAGE = "sft";
+    /** With {@link SftConfig#cudaGraphs()}: rows are padded to a multiple of this many tokens. */
+    public static final int GRAPH_LENGTH_MULTIPLE = 64;
+    /** With {@link SftConfig#cudaGraphs()}: answer positions are padded to a multiple of this many. */
+    public static final int GRAPH_POSITIONS_MULTIPLE = 256;
+    /** With {@link SftConfig#cudaGraphs()}: the most batch shapes whose graphs are kept at a time. */
+    public static final int GRAPHS_KEPT = 8;
     private static final Logger LOG = LoggerFactory.getLogger(SftTrainer.class);
     /** Separates the dropout seeds' stream from the data order's. */
     private static final long DROPOUT_STREAM = 0x5DEECE66DL;
@@ -102,6 +119,8 @@ public final class SftTrainer {
     private final int evaluateEvery;
     private final String stage;
     private final Collective collective;
+    /** CUDA graphs captured by the last {@link #train} (tests: the graph path really ran). */
+    private volatile long graphCaptures;
 
     private SftTrainer(Builder b) {
         this.target = b.target;
@@ -191,7 +210,13 @@ public final class SftTrainer {
         Position pos = new Position();
         long resumedFrom = 0;
         Path lastCheckpoint = null;
-        try (MaskedAdamW optimizer = MaskedAdamW.builder().learningRate(config.learningRate())
+        boolean graphs = config.cudaGraphs() && CapturedPasses.isAvailable(model);
+        if (config.cudaGraphs() && !graphs) {
+            LOG.info("{}: CUDA graphs were asked for, but the engine cannot capture them on {}; passes run op by op",
+                    stage, model.device());
+        }
+        try (CapturedPasses passes = graphs ? new CapturedPasses(model, params.values(), GRAPHS_KEPT) : null;
+                MaskedAdamW optimizer = MaskedAdamW.builder().learningRate(config.learningRate())
                 .betas(config.beta1(), config.beta2()).epsilon(config.epsilon()).weightDecay(config.weightDecay())
                 .maxGradNorm(config.maxGradNorm()).schedule(config.schedule(), total).build(params, masks)) {
             Gradients.zero(params.values());
@@ -240,7 +265,8 @@ public final class SftTrainer {
                 StepOutcome out;
                 MaskedAdamW.StepResult r;
                 try (NDManager stepScope = model.manager().newSubManager()) {
-                    NDArray stepLoss = forwardBackward(model, micro, pos.microBatchesDone, enc.padId(), stepScope);
+                    NDArray stepLoss = forwardBackward(model, micro, pos.microBatchesDone, enc.padId(), stepScope,
+                            passes);
                     out = outcome(micro);
                     // the ranks' gradients and losses summed: every rank steps with the global batch's gradient
                     stepLoss = DataParallel.allReduce(collective, params.values(), new NDList(stepLoss), stepScope)
@@ -298,6 +324,7 @@ public final class SftTrainer {
                     listeners.forEach(l -> l.onEvaluation(stage, s, metrics));
                 }
             }
+            graphCaptures = passes == null ? 0 : passes.captures();
             StageReport report = new StageReport(stage, pos.step, total, resumedFrom, rows.size(),
                     data.skipped().size(), data.truncatedCount(), pos.tokens, pos.answerTokens, pos.lastLoss,
                     stepsRun > 0 ? lossSum / stepsRun : Double.NaN, Duration.ofNanos(System.nanoTime() - started),
@@ -305,6 +332,11 @@ public final class SftTrainer {
             listeners.forEach(l -> l.onStageEnd(report));
             return report;
         }
+    }
+
+    /** CUDA graphs captured by the last {@link #train} (0 without {@link SftConfig#cudaGraphs()} or where unavailable). */
+    long graphCaptures() {
+        return graphCaptures;
     }
 
     /** The sizes of one optimizer step's micro-batches. */
@@ -329,7 +361,7 @@ public final class SftTrainer {
      * parameters. Returns the step's loss as a device scalar in {@code scope} (nothing is read back here).
      */
     private NDArray forwardBackward(DecoderModel model, List<List<EncodedExample>> micro, long microBatchesDone,
-            long padId, NDManager scope) {
+            long padId, NDManager scope, CapturedPasses passes) {
         StepOutcome sizes = outcome(micro);
         // every input of the step goes to the device first, while it is idle: the passes below then run
         // back to back (on a GPU a host-to-device copy waits for the work queued before it)
@@ -343,17 +375,34 @@ public final class SftTrainer {
                 targets.add(null);
                 continue;
             }
-            TokenBatch batch = TokenBatch.of(mb, padId, scope);
-            batches.add(batch);
-            targets.add(SftLoss.targets(model, batch, rowWeights(mb, sizes.answerTokens(), sizes.examples()), scope));
+            float[] weights = rowWeights(mb, sizes.answerTokens(), sizes.examples());
+            if (passes != null) {
+                // shapes rounded up, so that batches of nearby lengths replay one graph
+                TokenBatch batch = TokenBatch.of(mb, padId, scope, graphLength(model, mb));
+                batches.add(batch);
+                targets.add(SftLoss.targets(model, batch, weights, scope, roundUp(answerCount(mb),
+                        GRAPH_POSITIONS_MULTIPLE)));
+            } else {
+                TokenBatch batch = TokenBatch.of(mb, padId, scope);
+                batches.add(batch);
+                targets.add(SftLoss.targets(model, batch, weights, scope));
+            }
         }
         NDArray loss = null;
         for (int i = 0; i < micro.size(); i++) {
-            target.reseedDropout(BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i));
+            long dropoutSeed = BatchPlan.mix(config.seed() ^ DROPOUT_STREAM, microBatchesDone + i);
+            target.reseedDropout(dropoutSeed);
             if (batches.get(i) == null) {
                 continue; // this rank's share of the micro-batch is empty (the last, short one of an epoch)
             }
             try (TokenBatch batch = batches.get(i)) {
+                if (passes != null && targets.get(i).answers().count() > 0) {
+                    NDArray replayed = passes.run(batch, targets.get(i), dropoutSeed, scope);
+                    if (replayed != null) {
+                        loss = loss == null ? replayed : attach(loss.add(replayed), scope);
+                        continue;
+                    }
+                }
                 NDArray part;
                 try (GradientCollector gc = model.manager().getEngine().newGradientCollector()) {
                     part = SftLoss.weightedTokenNll(model, batch, targets.get(i), true);
@@ -370,6 +419,27 @@ public final class SftTrainer {
             loss = scope.zeros(new Shape(), DataType.FLOAT32);
         }
         return loss;
+    }
+
+    /** The padded length of a captured pass's rows: the longest row rounded up, within the model's positions. */
+    private static int graphLength(DecoderModel model, List<EncodedExample> mb) {
+        int longest = 0;
+        for (EncodedExample e : mb) {
+            longest = Math.max(longest, e.length());
+        }
+        return Math.max(longest, Math.min(roundUp(longest, GRAPH_LENGTH_MULTIPLE), model.config().maxPositions()));
+    }
+
+    private static int answerCount(List<EncodedExample> mb) {
+        int n = 0;
+        for (EncodedExample e : mb) {
+            n += SftLoss.countedTokens(e);
+        }
+        return n;
+    }
+
+    private static int roundUp(int n, int multiple) {
+        return Math.max(multiple, (n + multiple - 1) / multiple * multiple);
     }
 
     /** Row weights of one micro-batch: 1/N (per token) or 1/(n_r·E) (per example); see {@link SftLoss}. */

@@ -28,6 +28,13 @@ class SftConfigTest {
         assertThat(c.toBuilder().build().fingerprint()).isEqualTo(c.fingerprint());
         assertThat(c.toBuilder().loggingSteps(1).build().fingerprint()).isEqualTo(c.fingerprint());
         assertThat(c.toBuilder().seed(1).build().fingerprint()).isNotEqualTo(c.fingerprint());
+        // CUDA graphs draw other dropout masks: a checkpoint of one does not resume the other
+        assertThat(c.cudaGraphs()).isFalse();
+        SftConfig g = c.toBuilder().cudaGraphs(true).build();
+        assertThat(g.cudaGraphs()).isTrue();
+        assertThat(g.toBuilder().build().cudaGraphs()).isTrue();
+        assertThat(g.fingerprint()).isNotEqualTo(c.fingerprint()).endsWith(", cuda_graphs=true)");
+        assertThat(g.toString()).contains("cuda_graphs=true").endsWith("logging_steps=10)");
         assertThat(c.toString()).contains("logging_steps=10").contains("lr=2.0E-4");
     }
 

@@ -82,6 +82,14 @@ class SftReferenceTest extends DeviceTest {
                 .gaussianStd(0.05).seed(3).build();
     }
 
+    /** The trainer's config: the reference's settings (subclasses add the trainer's own options). */
+    protected SftConfig trainerConfig(SftConfig reference) {
+        return reference;
+    }
+
+    /** Checks on the trainer after its run (subclasses). */
+    protected void checkTrainer(SftTrainer trainer) {}
+
     @Test
     void perTokenStepsEqualTheReference() throws Exception {
         compareWithReference(SftConfig.LossNormalization.PER_TOKEN);
@@ -114,13 +122,15 @@ class SftReferenceTest extends DeviceTest {
                 Map<String, NDArray> masks = new LinkedHashMap<>();
                 maskValues.forEach((k, v) -> masks.put(k, manager.create(v, lora.parameters().get(k).getShape())));
                 List<StepMetrics> steps = new ArrayList<>();
-                StageReport report = SftTrainer.builder(lora, enc).masks(masks).config(cfg)
+                SftTrainer trainer = SftTrainer.builder(lora, enc).masks(masks).config(trainerConfig(cfg))
                         .listener(new TrainingListener() {
                             @Override
                             public void onStep(StepMetrics m) {
                                 steps.add(m);
                             }
-                        }).build().train(examples);
+                        }).build();
+                StageReport report = trainer.train(examples);
+                checkTrainer(trainer);
                 assertThat(report.steps()).isEqualTo(4);
                 assertThat(report.totalSteps()).isEqualTo(4);
                 assertThat(steps).hasSize(4);

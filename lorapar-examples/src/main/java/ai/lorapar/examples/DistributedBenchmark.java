@@ -55,9 +55,11 @@ import java.util.Random;
  * <pre>
  * DistributedBenchmark [--shape qwen2.5-0.5b|llama2-7b|tiny] [--batch 8] [--tokens 512] [--sft-steps 5] [--warmup 2]
  *                      [--prompts 8] [--group 8] [--prompt-tokens 128] [--new 256] [--micro 16] [--grpo-steps 2]
- *                      [--skip-sft] [--skip-grpo] [--device gpu|cpu]
+ *                      [--skip-sft] [--skip-grpo] [--graphs] [--device gpu|cpu]
  * DistributedBenchmark --check [--shape qwen2.5-0.5b|tiny] [--batch 8] [--tokens 256] [--check-steps 3]
  * </pre>
+ *
+ * <p>{@code --graphs}: SFT with {@link SftConfig#cudaGraphs()} (each rank's passes replayed from CUDA graphs).
  *
  * <p>SFT: examples of about {@code --tokens} tokens (a quarter prompt, the rest answer: random words of the
  * embedded tokenizer), global micro-batch {@code --batch}, no accumulation; tokens/s over {@code --sft-steps}
@@ -95,6 +97,7 @@ public final class DistributedBenchmark {
         boolean sft = true;
         boolean grpo = true;
         boolean check;
+        boolean graphs;
         int checkSteps = 3;
         Boolean gpu;
     }
@@ -108,6 +111,7 @@ public final class DistributedBenchmark {
                 case "--skip-sft" -> o.sft = false;
                 case "--skip-grpo" -> o.grpo = false;
                 case "--check" -> o.check = true;
+                case "--graphs" -> o.graphs = true;
                 default -> {
                     if (i + 1 >= args.length) {
                         throw new IllegalArgumentException("option " + a + " needs a value");
@@ -197,9 +201,10 @@ public final class DistributedBenchmark {
             String label = o.shape.contains("/") ? Path.of(o.shape).getFileName().toString() : o.shape;
             System.out.printf(Locale.ROOT, "BENCH dist world=%d shape=%s sft_tokens_per_s=%.0f grpo_step_s=%.3f"
                     + " grpo_rollout_s=%.3f grpo_ref_s=%.3f grpo_policy_s=%.3f grpo_opt_s=%.3f peak_gib=%.2f"
-                    + " [sft global batch %d x %d tokens; grpo %d prompts x G=%d, %d + %d tokens, micro-batch %d per rank]%n",
+                    + " [sft global batch %d x %d tokens%s; grpo %d prompts x G=%d, %d + %d tokens, micro-batch %d per rank]%n",
                     c.worldSize(), label, sftTokensPerSecond, grpoParts[0], grpoParts[1], grpoParts[2], grpoParts[3],
-                    grpoParts[4], peakGib, o.batch, o.tokens, o.prompts, o.group, o.promptTokens, o.fresh, o.micro);
+                    grpoParts[4], peakGib, o.batch, o.tokens, o.graphs ? ", CUDA graphs" : "", o.prompts, o.group,
+                    o.promptTokens, o.fresh, o.micro);
         }
     }
 
@@ -215,7 +220,7 @@ public final class DistributedBenchmark {
         List<Example> examples = examples(o.batch * total, o.tokens, 1);
         SftConfig cfg = SftConfig.builder().learningRate(2e-4).weightDecay(0.01).microBatchSize(o.batch)
                 .gradientAccumulation(1).maxSteps(total).maxLength(o.tokens).groupByLength(false).seed(0).loggingSteps(1)
-                .build();
+                .cudaGraphs(o.graphs).build();
         long[] tokens = new long[2];
         long[] nanos = new long[2];
         TrainingListener timer = new TrainingListener() {

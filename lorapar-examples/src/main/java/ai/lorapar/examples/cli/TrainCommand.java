@@ -151,6 +151,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--accumulation", paramLabel = "N", defaultValue = "4", description = "SFT passes per step (default: ${DEFAULT-VALUE})")
     int accumulation;
 
+    @Option(names = "--cuda-graphs", description = "replay the SFT passes from CUDA graphs, one per padded batch shape"
+            + " (GPU with this project's JNI; ignored elsewhere)")
+    boolean cudaGraphs;
+
     @Option(names = "--grpo-lr", paramLabel = "X", defaultValue = "5e-6", description = "GRPO learning rate (default: ${DEFAULT-VALUE})")
     double grpoLr;
 
@@ -244,7 +248,7 @@ final class TrainCommand implements Callable<Integer> {
 
         SftConfig sft = SftConfig.builder().learningRate(sftLr).epochs(sftEpochs).maxSteps(sftSteps)
                 .microBatchSize(microBatch).gradientAccumulation(accumulation).maxLength(maxLength).seed(seed)
-                .loggingSteps(1).build();
+                .loggingSteps(1).cudaGraphs(cudaGraphs).build();
         GrpoConfig grpo = GrpoConfig.builder().learningRate(grpoLr).epochs(grpoEpochs).maxSteps(grpoSteps)
                 .groupSize(group).promptsPerStep(promptsPerStep).microBatchSize(grpoMicroBatch).maxPromptTokens(maxPrompt)
                 .maxCompletionTokens(maxCompletion).klBeta(beta).temperature(temperature).seed(seed)
