@@ -122,9 +122,11 @@ final class CapturedPasses implements AutoCloseable {
         }
         CudaGraph.seed(device, seed);
         e.graph.replay();
-        NDArray loss = e.loss.reshape(new Shape()).duplicate(); // the next replay of this shape overwrites e.loss
-        loss.attach(scope);
-        return loss;
+        try (NDArray view = e.loss.reshape(new Shape())) {
+            NDArray loss = view.duplicate(); // the next replay of this shape overwrites e.loss
+            loss.attach(scope);
+            return loss;
+        }
     }
 
     /** New slots holding {@code batch} and {@code targets} (copies in a manager of their own). */
