@@ -341,7 +341,8 @@ public final class SftConfig {
         /**
          * Replays each micro-batch's forward and backward pass from a CUDA graph, one captured per batch shape
          * (rows padded to a multiple of {@value SftTrainer#GRAPH_LENGTH_MULTIPLE} tokens, answer positions to a
-         * multiple of {@value SftTrainer#GRAPH_POSITIONS_MULTIPLE}), on engines that can capture them (this
+         * multiple of {@value SftTrainer#GRAPH_POSITIONS_MULTIPLE} or of a quarter of the batch's positions; a new
+         * shape costs a capture, about two passes, once), on engines that can capture them (this
          * project's JNI on a GPU; elsewhere the passes run op by op and this is ignored). A pass then costs one
          * launch instead of thousands of op calls: faster where the host, not the GPU, bounds a step (small models
          * or small batches). LoRA dropout masks come from torch's CUDA generator, seeded per micro-batch, instead

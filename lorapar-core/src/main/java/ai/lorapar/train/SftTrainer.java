@@ -85,8 +85,8 @@ import java.util.Optional;
  * a GPU), each micro-batch's forward and backward pass is replayed from a CUDA graph: one launch instead of the
  * thousands of op calls whose host time bounds a step of a small model or a small batch. Rows are padded to a
  * multiple of {@value #GRAPH_LENGTH_MULTIPLE} tokens and the answer positions to a multiple of {@value
- * #GRAPH_POSITIONS_MULTIPLE} (weight 0: the loss and gradients are the unpadded ones), so batches of nearby sizes
- * share a graph; a new shape is captured when it first comes (the capture runs the pass once more, and its
+ * #GRAPH_POSITIONS_MULTIPLE} or of a quarter of the batch's positions (weight 0: the loss and gradients are the
+ * unpadded ones), so batches of nearby sizes share a graph and a row length has at most 4 shapes; a new shape is captured when it first comes (the capture runs the pass once more, and its
  * gradients are taken back), and the {@value #GRAPHS_KEPT} most recently used graphs are kept, in one memory pool.
  * LoRA dropout masks then come from torch's CUDA generator seeded per micro-batch (same distribution, other
  * draws than the adapters' keys; a resumed run replays the same masks). A pass that cannot be captured turns the
@@ -100,10 +100,16 @@ public final class SftTrainer {
     public static final String STAGE = "sft";
     /** With {@link SftConfig#cudaGraphs()}: rows are padded to a multiple of this many tokens. */
     public static final int GRAPH_LENGTH_MULTIPLE = 64;
-    /** With {@link SftConfig#cudaGraphs()}: answer positions are padded to a multiple of this many. */
+    /**
+     * With {@link SftConfig#cudaGraphs()}: answer positions are padded to a multiple of this many, or of a quarter
+     * of the padded batch's positions when that is more (at most 4 sizes per row length).
+     */
     public static final int GRAPH_POSITIONS_MULTIPLE = 256;
-    /** With {@link SftConfig#cudaGraphs()}: the most batch shapes whose graphs are kept at a time. */
-    public static final int GRAPHS_KEPT = 8;
+    /**
+     * With {@link SftConfig#cudaGraphs()}: the most batch shapes whose graphs are kept at a time (they share one
+     * memory pool; 4 answer-position sizes for each of the 8 row lengths up to 512 tokens).
+     */
+    public static final int GRAPHS_KEPT = 32;
     private static final Logger LOG = LoggerFactory.getLogger(SftTrainer.class);
     /** Separates the dropout seeds' stream from the data order's. */
     private static final long DROPOUT_STREAM = 0x5DEECE66DL;
@@ -380,8 +386,9 @@ public final class SftTrainer {
                 // shapes rounded up, so that batches of nearby lengths replay one graph
                 TokenBatch batch = TokenBatch.of(mb, padId, scope, graphLength(model, mb));
                 batches.add(batch);
+                int quarter = (int) Math.min(Integer.MAX_VALUE, (long) batch.size() * batch.length() / 4);
                 targets.add(SftLoss.targets(model, batch, weights, scope, roundUp(answerCount(mb),
-                        GRAPH_POSITIONS_MULTIPLE)));
+                        Math.max(GRAPH_POSITIONS_MULTIPLE, quarter))));
             } else {
                 TokenBatch batch = TokenBatch.of(mb, padId, scope);
                 batches.add(batch);
