@@ -125,6 +125,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--bench-lines", description = "print BENCH pipeline stage=NAME seconds=S lines at the end")
     boolean benchLines;
 
+    @Option(names = "--cuda-graphs", description = "replay the SFT passes from CUDA graphs (GPU with this project's JNI)")
+    boolean cudaGraphs;
+
     @Option(names = "--no-plots", description = "no PNG plots (for a Java runtime without the java.desktop module)")
     boolean noPlots;
 
@@ -260,6 +263,7 @@ public final class RunCommand implements Callable<Integer> {
             s.evalMaxNew = evalMaxNew;
         }
         s.benchLines = benchLines;
+        s.cudaGraphs = cudaGraphs;
         s.plots = !noPlots;
         if (s.plots && ModuleLayer.boot().findModule("java.desktop").isEmpty()) {
             throw new IllegalArgumentException("this Java runtime has no java.desktop module, which the plots need: "

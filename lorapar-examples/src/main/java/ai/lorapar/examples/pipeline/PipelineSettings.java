@@ -144,6 +144,8 @@ public final class PipelineSettings {
     public boolean plots = true;
     /** Print one {@code BENCH pipeline stage=NAME seconds=S} line per stage at the end (for .ci/gpu/bench). */
     public boolean benchLines;
+    /** SFT passes replayed from CUDA graphs ({@code SftConfig.cudaGraphs}; a GPU with the project's JNI). */
+    public boolean cudaGraphs;
 
     // ---- findings
     public List<Long> seeds = new ArrayList<>(List.of(1L, 2L, 3L));

@@ -97,7 +97,7 @@ public final class Units {
     static SftConfig sftConfig(PipelineSettings s, long seed, int maxLength) {
         return SftConfig.builder().learningRate(s.sftLr).epochs(s.sftEpochs).maxSteps(s.sftSteps)
                 .microBatchSize(s.sftMicroBatch).gradientAccumulation(s.sftAccumulation).maxLength(maxLength).seed(seed)
-                .loggingSteps(1).build();
+                .loggingSteps(1).cudaGraphs(s.cudaGraphs).build();
     }
 
     static GrpoConfig grpoConfig(PipelineSettings s, long seed, int maxLength) {
