@@ -386,9 +386,8 @@ public final class SftTrainer {
                 // shapes rounded up, so that batches of nearby lengths replay one graph
                 TokenBatch batch = TokenBatch.of(mb, padId, scope, graphLength(model, mb));
                 batches.add(batch);
-                int quarter = (int) Math.min(Integer.MAX_VALUE, (long) batch.size() * batch.length() / 4);
-                targets.add(SftLoss.targets(model, batch, weights, scope, roundUp(answerCount(mb),
-                        Math.max(GRAPH_POSITIONS_MULTIPLE, quarter))));
+                targets.add(SftLoss.targets(model, batch, weights, scope,
+                        graphPositions(batch.size(), batch.length(), answerCount(mb))));
             } else {
                 TokenBatch batch = TokenBatch.of(mb, padId, scope);
                 batches.add(batch);
@@ -435,6 +434,15 @@ public final class SftTrainer {
             longest = Math.max(longest, e.length());
         }
         return Math.max(longest, Math.min(roundUp(longest, GRAPH_LENGTH_MULTIPLE), model.config().maxPositions()));
+    }
+
+    /**
+     * The padded answer-position count of a captured pass of {@code rows} × {@code length}: {@code count} rounded up
+     * to a multiple of {@value #GRAPH_POSITIONS_MULTIPLE}, or of a quarter of the batch's positions when that is more.
+     */
+    static int graphPositions(int rows, int length, int count) {
+        int quarter = (int) Math.min(Integer.MAX_VALUE / 2, (long) rows * length / 4);
+        return roundUp(count, Math.max(GRAPH_POSITIONS_MULTIPLE, quarter));
     }
 
     private static int answerCount(List<EncodedExample> mb) {

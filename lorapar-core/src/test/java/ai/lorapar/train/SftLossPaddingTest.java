@@ -47,6 +47,24 @@ class SftLossPaddingTest {
     }
 
     @Test
+    void graphShapesHaveAtMostFourPositionSizesPerRowLength() {
+        // small batches: multiples of 256
+        assertThat(SftTrainer.graphPositions(3, 64, 1)).isEqualTo(256);
+        assertThat(SftTrainer.graphPositions(3, 64, 190)).isEqualTo(256);
+        // 8 x 512 = 4096 positions: multiples of 1024, whatever the count
+        java.util.Set<Integer> sizes = new java.util.TreeSet<>();
+        for (int count = 1; count < 8 * 512; count++) {
+            int k = SftTrainer.graphPositions(8, 512, count);
+            assertThat(k).isGreaterThanOrEqualTo(count).isLessThanOrEqualTo(8 * 512);
+            sizes.add(k);
+        }
+        assertThat(sizes).containsExactly(1024, 2048, 3072, 4096);
+        // the benchmarks' shapes pad nothing: 3/4 of the positions are answers
+        assertThat(SftTrainer.graphPositions(4, 512, 1536)).isEqualTo(1536);
+        assertThat(SftTrainer.graphPositions(2, 512, 768)).isEqualTo(768);
+    }
+
+    @Test
     void aPaddedBatchGivesTheUnpaddedLossAndGradients() throws Exception {
         try (TextTokenizer tk = SftFixtures.tokenizer();
                 NDManager m = NDManager.newBaseManager(Device.cpu());
