@@ -90,6 +90,26 @@ final class SftFixtures {
         return out;
     }
 
+    /**
+     * The largest difference of two snapshots ({@link #snapshot}) over the tensors, each relative to the largest
+     * magnitude of its tensor in {@code a}.
+     */
+    static double maxRelDiff(Map<String, float[]> a, Map<String, float[]> b) {
+        double worst = 0;
+        for (String k : a.keySet()) {
+            float[] x = a.get(k);
+            float[] y = b.get(k);
+            double scale = 0;
+            double diff = 0;
+            for (int i = 0; i < x.length; i++) {
+                scale = Math.max(scale, Math.abs(x[i]));
+                diff = Math.max(diff, Math.abs(x[i] - y[i]));
+            }
+            worst = Math.max(worst, diff / Math.max(scale, 1e-12));
+        }
+        return worst;
+    }
+
     /** {@code dst ← values} in place. */
     static void setValues(NDArray dst, float[] values) {
         try (NDArray src = dst.getManager().create(values, dst.getShape())) {

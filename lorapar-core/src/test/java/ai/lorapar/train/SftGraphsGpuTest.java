@@ -99,22 +99,6 @@ class SftGraphsGpuTest {
         }
     }
 
-    private static double maxRelDiff(Map<String, float[]> a, Map<String, float[]> b) {
-        double worst = 0;
-        for (String k : a.keySet()) {
-            float[] x = a.get(k);
-            float[] y = b.get(k);
-            double scale = 0;
-            double diff = 0;
-            for (int i = 0; i < x.length; i++) {
-                scale = Math.max(scale, Math.abs(x[i]));
-                diff = Math.max(diff, Math.abs(x[i] - y[i]));
-            }
-            worst = Math.max(worst, diff / Math.max(scale, 1e-12));
-        }
-        return worst;
-    }
-
     @Test
     void aResumedGraphRunMakesTheUninterruptedRunsSteps() throws Exception {
         Run whole = train(0.3, null, null);
@@ -132,7 +116,7 @@ class SftGraphsGpuTest {
                             1e-5 * Math.abs(whole.losses().get(i + 2))));
         }
         // the same masks replayed: equal up to the GPU's summation order
-        assertThat(maxRelDiff(resumed.params(), whole.params())).isLessThan(2e-3);
+        assertThat(SftFixtures.maxRelDiff(resumed.params(), whole.params())).isLessThan(2e-3);
     }
 
     @Test
@@ -143,9 +127,9 @@ class SftGraphsGpuTest {
         assertThat(plain.captures()).isPositive();
         // 30% of the adapters' inputs dropped: the first step's loss is the same forward up to the LoRA term, the
         // parameters after six steps are clearly not
-        assertThat(maxRelDiff(dropped.params(), plain.params())).isGreaterThan(1e-2);
+        assertThat(SftFixtures.maxRelDiff(dropped.params(), plain.params())).isGreaterThan(1e-2);
         // and the draws follow the seed: a second run draws the same masks
         Run again = train(0.3, null, null);
-        assertThat(maxRelDiff(again.params(), dropped.params())).isLessThan(2e-3);
+        assertThat(SftFixtures.maxRelDiff(again.params(), dropped.params())).isLessThan(2e-3);
     }
 }
