@@ -86,8 +86,9 @@ import java.util.Optional;
  * thousands of op calls whose host time bounds a step of a small model or a small batch. Rows are padded to a
  * multiple of {@value #GRAPH_LENGTH_MULTIPLE} tokens and the answer positions to a multiple of {@value
  * #GRAPH_POSITIONS_MULTIPLE} or of a quarter of the batch's positions (weight 0: the loss and gradients are the
- * unpadded ones), so batches of nearby sizes share a graph and a row length has at most 4 shapes; a new shape is captured when it first comes (the capture runs the pass once more, and its
- * gradients are taken back), and the {@value #GRAPHS_KEPT} most recently used graphs are kept, in one memory pool.
+ * unpadded ones), so batches of nearby sizes share a graph and a row length has at most 4 shapes; a new shape is
+ * captured when it first comes (the capture runs the pass once more, and its gradients are taken back), and the
+ * {@value #GRAPHS_KEPT} most recently used graphs are kept, in one memory pool.
  * LoRA dropout masks then come from torch's CUDA generator seeded per micro-batch (same distribution, other
  * draws than the adapters' keys; a resumed run replays the same masks). A pass that cannot be captured turns the
  * graphs off for the rest of the stage (logged), and the passes run op by op.
